@@ -1,0 +1,1 @@
+"""One module per exercise notebook, each defining `EXERCISE` (see grader.spec)."""

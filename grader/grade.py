@@ -1,0 +1,368 @@
+"""Grading: run notebooks in sandboxed kernels, call the tasks, compare in this process.
+
+For one exercise and one seed, the solution notebook is run once to get the expected value of
+every case. Each submission then runs in its own kernel; its answers come back as tagged JSON
+and are compared here, where nothing the submission did can reach.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import shutil
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from . import wire
+from .compare import Verdict
+from .kernel import CellResult, KernelDied, Limits, SandboxedKernel, new_workdir
+from .notebook import Malformed, Submission, read_submission
+from .spec import Case, Exercise, Task
+
+CALL_SECONDS = 5.0  # per call of a learner's function on one case
+MAX_KERNEL_STARTS = 4  # a kernel that crashes is restarted without the crashing cell
+REPO = Path(__file__).resolve().parent.parent
+
+
+class GraderError(Exception):
+    """A problem on the instructor's side (a broken solution notebook), not the learner's."""
+
+
+@dataclass(frozen=True)
+class CaseSet:
+    """The cases of one task in one run: public ones first, then hidden ones."""
+
+    task: Task
+    public: tuple[Case, ...]
+    hidden: tuple[tuple, ...]
+
+    @property
+    def all_args(self) -> list[tuple]:
+        return [c.args for c in self.public] + list(self.hidden)
+
+
+@dataclass
+class TaskResult:
+    name: str
+    max_points: float
+    points: float = 0.0
+    public_passed: int = 0
+    public_total: int = 0
+    hidden_passed: int = 0
+    hidden_total: int = 0
+    lines: list[str] = field(default_factory=list)  # safe to show the learner
+    hint: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return self.points >= self.max_points
+
+
+@dataclass
+class SubmissionResult:
+    path: Path
+    name: str
+    exercise: Exercise
+    seed: int
+    tasks: list[TaskResult]
+    malformed: str | None = None
+    notes: list[str] = field(default_factory=list)  # about the run: errors, crashes, limits
+    confinement: str | None = None  # why the sandbox could not confine, if it could not
+    execute_seconds: float = 0.0
+    total_seconds: float = 0.0
+
+    @property
+    def score(self) -> float:
+        return round(sum(t.points for t in self.tasks), 4)
+
+
+# ---- running a notebook ----------------------------------------------------------------------
+
+def _harness_code(task: Task, cases: list[tuple], nonce: str) -> str:
+    payload = {
+        "nonce": nonce,
+        "time_limit": CALL_SECONDS,
+        "tasks": [{"function": task.name, "call": task.call,
+                   "cases": [wire.encode(args) for args in cases]}],
+    }
+    return ("import grader.harness as __grader_harness\n"
+            f"__grader_harness.run({wire.dumps(payload)!r}, globals())\n")
+
+
+def _parse_harness(result: CellResult, nonce: str, function: str) -> dict:
+    match = re.search(rf"<<grader:{nonce}>>(.*?)<<end:{nonce}>>", result.stdout, re.S)
+    if result.status != "ok" or match is None:
+        reason = {
+            "timeout": "took too long in total and was stopped",
+            "died_after_timeout": "took too long and ignored the interrupt",
+            "total_timeout": "could not be graded: the notebook used up its total time",
+            "memory": "used more memory than allowed",
+            "died": "crashed the kernel",
+        }.get(result.status, "could not be called (the grader's call was interfered with)")
+        return {"status": "failed_run", "why": reason}
+    try:
+        data = wire.loads(match.group(1))
+        return data[function]
+    except (ValueError, KeyError, TypeError):
+        return {"status": "failed_run", "why": "returned something the grader could not read"}
+
+
+def _describe_cell(result: CellResult, index: int, limits: Limits) -> str | None:
+    where = f"Cell {index + 1}"
+    if result.status == "error":
+        return f"{where} raised {result.error}"
+    if result.status == "timeout":
+        return f"{where} ran longer than {limits.cell_seconds:g} s and was interrupted"
+    if result.status == "died_after_timeout":
+        return f"{where} ran longer than {limits.cell_seconds:g} s, ignored the interrupt and was stopped; it is skipped"
+    if result.status == "memory":
+        return f"{where} used more than {limits.memory_mb} MB of memory and was stopped; it is skipped"
+    if result.status == "died":
+        return f"{where} crashed the kernel; it is skipped"
+    if result.status == "total_timeout":
+        return f"The notebook ran out of its total time of {limits.total_seconds:g} s at cell {index + 1}"
+    return None
+
+
+def run_tasks(submission: Submission, case_sets: list[CaseSet], limits: Limits) -> tuple[dict[str, dict], list[str], str | None, float]:
+    """Run the notebook's code cells, then each task's cases, in a sandboxed kernel.
+
+    A cell that crashes the kernel (or ignores an interrupt) is skipped on a fresh kernel, so
+    one bad cell costs only what depends on it. Returns the raw result per task, notes for the
+    learner, the confinement problem if any, and the seconds spent executing.
+    """
+    deadline = time.monotonic() + limits.total_seconds
+    skipped: set[int] = set()
+    noted: set[str] = set()
+    notes: list[str] = []
+    raw: dict[str, dict] = {}
+    pending = list(case_sets)
+    confinement: str | None = None
+    started = time.monotonic()
+
+    def note(text: str | None) -> None:
+        if text and text not in noted:
+            noted.add(text)
+            notes.append(text)
+
+    for _ in range(MAX_KERNEL_STARTS):
+        if not pending:
+            break
+        workdir = new_workdir()
+        kernel = SandboxedKernel(limits, workdir, deadline)
+        try:
+            try:
+                kernel.start()
+            except KernelDied as exc:
+                note(f"The notebook's kernel could not start: {exc}")
+                break
+            confinement = kernel.confinement
+            restart = False
+            for index, source in enumerate(submission.code_cells):
+                if index in skipped or not source.strip():
+                    continue
+                result = kernel.execute(source)
+                note(_describe_cell(result, index, limits))
+                if result.status in ("died", "memory", "died_after_timeout"):
+                    skipped.add(index)
+                    restart = True
+                    break
+                if result.status == "total_timeout":
+                    break
+            if restart:
+                continue
+            for case_set in list(pending):
+                nonce = secrets.token_hex(16)
+                name = case_set.task.name
+                result = kernel.execute(_harness_code(case_set.task, case_set.all_args, nonce),
+                                        timeout=limits.cell_seconds)
+                raw[name] = _parse_harness(result, nonce, name)
+                pending.remove(case_set)
+                if not kernel.alive():
+                    break  # the next task needs a fresh kernel
+        finally:
+            kernel.stop()
+            shutil.rmtree(workdir, ignore_errors=True)
+    for case_set in pending:
+        raw[case_set.task.name] = {"status": "failed_run", "why": "could not be graded: the notebook kept crashing"}
+    return raw, notes, confinement, time.monotonic() - started
+
+
+# ---- expected values ---------------------------------------------------------------------------
+
+def draw_cases(exercise: Exercise, seed: int) -> list[CaseSet]:
+    return [CaseSet(t, t.public, tuple(t.hidden_cases(seed))) for t in exercise.tasks]
+
+
+def solution_path(exercise: Exercise, solutions_dir: Path | None = None) -> Path:
+    return (solutions_dir or REPO / "solutions") / f"{exercise.slug}.ipynb"
+
+
+def expected_values(exercise: Exercise, case_sets: list[CaseSet], limits: Limits,
+                    solutions_dir: Path | None = None) -> dict[str, list[Any]]:
+    """Run the solution notebook on every case; its answers are the expected values."""
+    path = solution_path(exercise, solutions_dir)
+    try:
+        solution = read_submission(path)
+    except Malformed as exc:
+        raise GraderError(f"the solution notebook {path} cannot be used: {exc}") from None
+    raw, notes, _, _ = run_tasks(solution, case_sets, limits)
+    expected: dict[str, list[Any]] = {}
+    for case_set in case_sets:
+        name = case_set.task.name
+        result = raw.get(name, {})
+        problems = []
+        if result.get("status") != "ran":
+            problems.append(result.get("why") or result.get("status", "did not run"))
+        else:
+            values = []
+            for i, outcome in enumerate(result["results"]):
+                if "value" not in outcome:
+                    problems.append(f"case {i + 1}: {outcome.get('error', 'no value')}")
+                    continue
+                value = wire.decode(outcome["value"])
+                if isinstance(value, wire.Unsupported):
+                    problems.append(f"case {i + 1}: returned {value!r}")
+                values.append(value)
+            expected[name] = values
+            for case, value in zip(case_set.public, values):
+                verdict = case_set.task.compare(value, case.expected, case.args)
+                if not verdict.ok:  # check() would tell learners something else than the grader
+                    problems.append(f"public case {case.args!r} expects {case.expected!r}, "
+                                    f"the solution returns {value!r}: {verdict.why}")
+        if problems:
+            detail = "; ".join(problems[:3] + notes[:3])
+            raise GraderError(f"the solution notebook {path} fails task {name}: {detail}")
+    return expected
+
+
+# ---- judging ---------------------------------------------------------------------------------
+
+def _case_verdict(task: Task, outcome: dict, expected: Any, args: tuple) -> Verdict:
+    if outcome.get("stub"):
+        return Verdict(False, "not written yet: it still raises NotImplementedError")
+    if outcome.get("timeout"):
+        return Verdict(False, f"too slow: {outcome['error']}")
+    if "error" in outcome:
+        return Verdict(False, f"raised {outcome['error']}")
+    try:
+        value = wire.decode(outcome.get("value"))
+    except wire.WireError as exc:
+        return Verdict(False, f"returned something the grader could not read ({exc})")
+    if isinstance(value, wire.Unsupported):
+        return Verdict(False, f"returned {value!r}, which is not a plain value")
+    return task.compare(value, expected, args)
+
+
+def judge(case_set: CaseSet, raw: dict, expected: list[Any]) -> TaskResult:
+    task = case_set.task
+    n_public, n_hidden = len(case_set.public), len(case_set.hidden)
+    result = TaskResult(task.name, task.points, public_total=n_public, hidden_total=n_hidden, hint=task.hint)
+    status = raw.get("status")
+    if status != "ran":
+        why = {
+            "missing": f"there is no function called {task.name} (was it renamed or deleted?)",
+            "not_callable": f"{task.name} is {raw.get('type', 'not a function')}, not a function",
+            "harness_error": f"it could not be called: {raw.get('error', '')}",
+        }.get(status, raw.get("why", "it could not be graded"))
+        result.lines.append(f"{task.name}: {why}")
+        return result
+    outcomes = raw.get("results", [])
+    if outcomes and len(outcomes) == len(case_set.all_args) and all(o.get("stub") for o in outcomes):
+        result.lines.append(f"{task.name} is not written yet: it still raises NotImplementedError")
+        return result
+    hidden_reasons: list[str] = []
+    for i, args in enumerate(case_set.all_args):
+        outcome = outcomes[i] if i < len(outcomes) and isinstance(outcomes[i], dict) else {}
+        verdict = _case_verdict(task, outcome, expected[i], args)
+        public = i < n_public
+        if verdict.ok:
+            if public:
+                result.public_passed += 1
+            else:
+                result.hidden_passed += 1
+        elif public:
+            shown = ", ".join(_short(a) for a in args)
+            result.lines.append(f"public case {task.name}({shown}): {verdict.why}; expected {_short(expected[i])}")
+        else:
+            hidden_reasons.append(verdict.why)
+    for reason, count in _tally(hidden_reasons):
+        result.lines.append(f"{count} hidden case{'s' if count > 1 else ''}: {reason}")
+    passed = result.public_passed + result.hidden_passed
+    total = n_public + n_hidden
+    share = passed / total if total else 0.0
+    if task.all_or_nothing:
+        share = 1.0 if passed == total else 0.0
+    result.points = round(task.points * share, 4)
+    return result
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _tally(reasons: list[str]) -> list[tuple[str, int]]:
+    counts: dict[str, int] = {}
+    for r in reasons:
+        counts[r] = counts.get(r, 0) + 1
+    return list(counts.items())
+
+
+# ---- a batch -----------------------------------------------------------------------------------
+
+def grade_one(path: Path, name: str, exercise: Exercise, case_sets: list[CaseSet],
+              expected: dict[str, list[Any]], seed: int, limits: Limits) -> SubmissionResult:
+    began = time.monotonic()
+    empty = [TaskResult(t.name, t.points, hint=t.hint) for t in exercise.tasks]
+    try:
+        submission = read_submission(path)
+    except Malformed as exc:
+        return SubmissionResult(path, name, exercise, seed, empty, malformed=str(exc),
+                                total_seconds=time.monotonic() - began)
+    raw, notes, confinement, seconds = run_tasks(submission, case_sets, limits)
+    tasks = [judge(cs, raw.get(cs.task.name, {}), expected[cs.task.name]) for cs in case_sets]
+    return SubmissionResult(path, name, exercise, seed, tasks, notes=notes, confinement=confinement,
+                            execute_seconds=seconds, total_seconds=time.monotonic() - began)
+
+
+def submission_names(paths: list[Path]) -> list[str]:
+    """A folder name per submission: the file's stem, made unique in a stable way."""
+    names: list[str] = []
+    taken: set[str] = set()
+    for path in paths:
+        base = re.sub(r"[^A-Za-z0-9._-]+", "_", path.stem).strip("._") or "submission"
+        name, n = base, 2
+        while name in taken:
+            name, n = f"{base}-{n}", n + 1
+        taken.add(name)
+        names.append(name)
+    return names
+
+
+def grade_batch(exercise: Exercise, paths: list[Path], seed: int | None = None, jobs: int = 1,
+                limits: Limits | None = None, solutions_dir: Path | None = None,
+                progress: Callable[[int, int], None] | None = None) -> list[SubmissionResult]:
+    """Grade every path; results come back in the order of *paths*, whatever *jobs* is."""
+    limits = limits or Limits()
+    seed = secrets.randbelow(2**31) if seed is None else seed
+    case_sets = draw_cases(exercise, seed)
+    expected = expected_values(exercise, case_sets, limits, solutions_dir)
+    names = submission_names(paths)
+    done = 0
+    if progress:
+        progress(0, len(paths))
+
+    def work(item: tuple[Path, str]) -> SubmissionResult:
+        nonlocal done
+        result = grade_one(item[0], item[1], exercise, case_sets, expected, seed, limits)
+        done += 1
+        if progress:
+            progress(done, len(paths))
+        return result
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        return list(pool.map(work, zip(paths, names)))

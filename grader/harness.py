@@ -1,0 +1,113 @@
+"""Calling a learner's function on one case: shared by `check` and by the grading kernel.
+
+`call_case` is the single place where a task's arguments meet the learner's function. Most tasks
+call ``fn(*args)``; a task whose arguments are not plain data (a gradient function, a random
+generator, several consecutive optimizer steps) gives a small adapter, ``call(fn, *args)``, as
+source text, so that it can run inside a kernel that only receives JSON.
+
+`run` is what the grader executes inside the submission's kernel, after the submission's own
+cells. It looks the function up in the notebook's namespace, calls it on every case with a time
+limit, and prints one line of tagged JSON between markers that carry a per-run nonce. The
+submission may have tampered with anything in its own process, this module included; that can
+only spoil its own answers, because the expected values never enter this process.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import signal
+import sys
+import traceback
+from typing import Any, Callable
+
+import numpy as np
+
+from . import wire
+
+
+class CallTimeout(Exception):
+    """Raised inside the learner's function when it runs past the per-call time limit."""
+
+
+def make_caller(call_source: str | None) -> Callable[..., Any]:
+    """The task's adapter ``call(fn, *args)``, or plain ``fn(*args)`` when it has none."""
+    if not call_source:
+        return lambda fn, *args: fn(*args)
+    namespace: dict[str, Any] = {"np": np, "__name__": "grader_call"}
+    exec(compile(call_source, "<task adapter>", "exec"), namespace)
+    return namespace["call"]
+
+
+def call_case(fn: Callable[..., Any], caller: Callable[..., Any], args: tuple, time_limit: float | None = None) -> Any:
+    """Call *fn* on a private copy of *args* (so that in-place edits cannot leak between cases)."""
+    args = copy.deepcopy(args)
+    if not time_limit:
+        return caller(fn, *args)
+
+    def on_alarm(signum, frame):
+        raise CallTimeout(f"did not return within {time_limit:g} s")
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, time_limit)
+    try:
+        return caller(fn, *args)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def describe_exception(exc: BaseException) -> str:
+    """One line naming the exception and the learner's line it came from, without grader frames."""
+    where = ""
+    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+        if not frame.filename.endswith(("harness.py", "<task adapter>")):
+            where = f" (line {frame.lineno}: {frame.line.strip()[:120]})" if frame.line else ""
+            break
+    message = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+    return f"{type(exc).__name__}{': ' + message if message else ''}{where}"
+
+
+def evaluate(namespace: dict, function: str, call_source: str | None, cases: list[tuple],
+             time_limit: float | None) -> dict:
+    """Run one task's cases; every outcome is plain tagged data, never an exception."""
+    fn = namespace.get(function)
+    if fn is None:
+        return {"status": "missing"}
+    if not callable(fn):
+        return {"status": "not_callable", "type": type(fn).__name__[:100]}
+    caller = make_caller(call_source)
+    results = []
+    for args in cases:
+        try:
+            value = call_case(fn, caller, args, time_limit)
+        except NotImplementedError:
+            results.append({"error": "NotImplementedError", "stub": True})
+            continue
+        except CallTimeout as exc:
+            results.append({"error": f"time limit: {exc}", "timeout": True})
+            continue
+        except BaseException as exc:  # SystemExit, KeyboardInterrupt: the learner's, reported
+            results.append({"error": describe_exception(exc)})
+            continue
+        try:
+            results.append({"value": wire.encode(value)})
+        except wire.WireError as exc:
+            results.append({"value": wire.describe_unsupported(value), "why": str(exc)})
+    return {"status": "ran", "results": results}
+
+
+def run(payload_json: str, namespace: dict) -> None:
+    """Entry point inside the grading kernel, given the notebook's globals; prints one marked line."""
+    payload = json.loads(payload_json)
+    out: dict[str, Any] = {}
+    for task in payload["tasks"]:
+        cases = [wire.decode(c) for c in task["cases"]]
+        try:
+            out[task["function"]] = evaluate(namespace, task["function"], task.get("call"),
+                                             cases, payload.get("time_limit"))
+        except BaseException as exc:  # a broken adapter or a patched environment
+            out[task["function"]] = {"status": "harness_error", "error": describe_exception(exc)}
+    nonce = payload["nonce"]
+    sys.stdout.write(f"\n<<grader:{nonce}>>{wire.dumps(out)}<<end:{nonce}>>\n")
+    sys.stdout.flush()

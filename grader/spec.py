@@ -1,0 +1,91 @@
+"""What an exercise asks for: its graded tasks, their cases and how answers are compared.
+
+Each exercise notebook `exercises/NN_slug.ipynb` has a spec module in `grader/exercises/` that
+defines `EXERCISE = Exercise(...)`. A task is a function the learner writes. It has
+
+- public cases, with their expected values written out, which `check` runs in the learner's own
+  notebook (the tests assert that the solution notebook agrees with every one of them);
+- a generator of hidden cases, drawn afresh from the grading run's seed; their expected values
+  come from running the solution notebook, never from this package;
+- a comparator (grader.compare), a hint shown on failure, and its points.
+
+The spec holds no reference implementation: the published solutions are the only answers.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any, Callable
+
+import numpy as np
+
+from .compare import Comparator
+
+
+@dataclass(frozen=True)
+class Case:
+    """One call: positional arguments (plain data and numpy arrays) and, if public, the answer."""
+
+    args: tuple
+    expected: Any = None
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str  # the name of the function the learner defines
+    points: float
+    public: tuple[Case, ...]
+    hidden: Callable[[np.random.Generator], list[tuple]]  # draws argument tuples
+    compare: Comparator
+    hint: str
+    call: str | None = None  # source of `def call(fn, *args)` when fn(*args) is not the call
+    all_or_nothing: bool = False  # full points only when every case passes
+
+    def hidden_cases(self, seed: int) -> list[tuple]:
+        # A task's cases depend on the run's seed and on the task's name only, so that adding a
+        # task to an exercise does not change the inputs of the others.
+        rng = np.random.default_rng([seed, *self.name.encode()])
+        return [tuple(args) for args in self.hidden(rng)]
+
+
+@dataclass(frozen=True)
+class Exercise:
+    slug: str  # NN_slug, shared by the chapter, the exercise and the solution
+    title: str
+    tasks: tuple[Task, ...] = field(default_factory=tuple)
+
+    @property
+    def points(self) -> float:
+        return sum(t.points for t in self.tasks)
+
+    def task(self, name: str) -> Task:
+        for t in self.tasks:
+            if t.name == name:
+                return t
+        raise KeyError(name)
+
+
+@lru_cache(maxsize=1)
+def exercises() -> dict[str, Exercise]:
+    """Every exercise spec in grader/exercises/, by slug."""
+    from . import exercises as package
+
+    found: dict[str, Exercise] = {}
+    for module in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
+        spec = importlib.import_module(f"{package.__name__}.{module.name}").EXERCISE
+        if spec.slug in found:
+            raise RuntimeError(f"two exercise specs claim the slug {spec.slug}")
+        found[spec.slug] = spec
+    return dict(sorted(found.items()))
+
+
+def find_task(name: str) -> tuple[Exercise, Task]:
+    """The exercise and task for a function name; task names are unique across the course."""
+    matches = [(e, t) for e in exercises().values() for t in e.tasks if t.name == name]
+    if not matches:
+        known = ", ".join(t.name for e in exercises().values() for t in e.tasks)
+        raise KeyError(f"there is no task called {name!r}; the tasks are: {known}")
+    return matches[0]

@@ -1,0 +1,162 @@
+"""The only format in which values cross between the grader and a kernel: tagged JSON.
+
+A submission's kernel may run hostile code, so nothing it sends back is unpickled or evaluated.
+Values are encoded as small tagged objects, for example ``{"t": "ndarray", "shape": [2],
+"dtype": "float64", "v": [1.0, 2.0]}``; the grader decodes them with its own numpy.
+Anything else (a custom class, a function, an object with a clever ``__eq__``) is reported by its
+type name only and can never compare equal to an expected value.
+
+This module runs on both sides, so it imports nothing but the standard library and numpy.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import numpy as np
+
+MAX_ELEMENTS = 200_000  # an answer larger than this is not a plausible answer to any task
+MAX_DEPTH = 20
+
+
+class WireError(ValueError):
+    """A value that cannot be encoded (too big, too deep, or of an unsupported type)."""
+
+
+def _float(x: float) -> Any:
+    # JSON has no NaN or infinity: spell them out so that they survive strict parsers too.
+    if math.isnan(x):
+        return "nan"
+    if math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    return x
+
+
+def _unfloat(x: Any) -> float:
+    if isinstance(x, str):
+        return float(x)  # "nan", "inf", "-inf"
+    return float(x)
+
+
+def encode(value: Any, _depth: int = 0, _budget: list[int] | None = None) -> dict:
+    """Encode *value* as tagged JSON-ready data, or raise WireError."""
+    budget = _budget if _budget is not None else [MAX_ELEMENTS]
+    if _depth > MAX_DEPTH:
+        raise WireError("nested too deeply")
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise WireError(f"more than {MAX_ELEMENTS:,} values")
+    # bool before int: bool is a subclass of int.
+    if value is None:
+        return {"t": "none"}
+    if isinstance(value, (bool, np.bool_)):
+        return {"t": "bool", "v": bool(value)}
+    if isinstance(value, (int, np.integer)):
+        return {"t": "int", "v": int(value)}
+    if isinstance(value, (float, np.floating)):
+        return {"t": "float", "v": _float(float(value))}
+    if isinstance(value, str):
+        if len(value) > 10_000:
+            raise WireError("a string longer than 10,000 characters")
+        return {"t": "str", "v": value}
+    if isinstance(value, np.ndarray):
+        if value.size > budget[0]:
+            raise WireError(f"an array of more than {MAX_ELEMENTS:,} values")
+        budget[0] -= value.size
+        if value.dtype.kind in "biuf":
+            flat = [_float(float(x)) if value.dtype.kind == "f" else x
+                    for x in value.ravel().tolist()]
+            return {"t": "ndarray", "dtype": value.dtype.kind, "shape": list(value.shape), "v": flat}
+        raise WireError(f"an array of dtype {value.dtype}")
+    if isinstance(value, (list, tuple)):
+        tag = "list" if isinstance(value, list) else "tuple"
+        return {"t": tag, "v": [encode(x, _depth + 1, budget) for x in value]}
+    if isinstance(value, dict):
+        items = []
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise WireError("a dict whose keys are not strings")
+            items.append([k, encode(v, _depth + 1, budget)])
+        return {"t": "dict", "v": items}
+    raise WireError(f"an object of type {type(value).__name__}")
+
+
+def describe_unsupported(value: Any) -> dict:
+    """What the grader learns about a value it cannot encode: its type name, nothing more."""
+    return {"t": "unsupported", "type": type(value).__name__[:100]}
+
+
+def decode(data: Any) -> Any:
+    """Rebuild a value from tagged data. Raises WireError on anything malformed."""
+    if not isinstance(data, dict) or not isinstance(data.get("t"), str):
+        raise WireError("malformed value")
+    tag = data["t"]
+    v = data.get("v")
+    if tag == "none":
+        return None
+    if tag == "bool" and isinstance(v, bool):
+        return v
+    if tag == "int" and isinstance(v, int) and not isinstance(v, bool):
+        return v
+    if tag == "float" and (isinstance(v, (int, float)) and not isinstance(v, bool)
+                           or v in ("nan", "inf", "-inf")):
+        return _unfloat(v)
+    if tag == "str" and isinstance(v, str):
+        return v
+    if tag in ("list", "tuple") and isinstance(v, list):
+        items = [decode(x) for x in v]
+        return items if tag == "list" else tuple(items)
+    if tag == "dict" and isinstance(v, list):
+        out = {}
+        for pair in v:
+            if not (isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], str)):
+                raise WireError("malformed dict")
+            out[pair[0]] = decode(pair[1])
+        return out
+    if tag == "ndarray" and isinstance(v, list):
+        shape = data.get("shape")
+        kind = data.get("dtype")
+        if not (isinstance(shape, list) and all(isinstance(n, int) and n >= 0 for n in shape)):
+            raise WireError("malformed array shape")
+        if int(np.prod(shape, dtype=np.int64)) != len(v) or len(v) > MAX_ELEMENTS:
+            raise WireError("array shape does not match its data")
+        dtype = {"b": bool, "i": np.int64, "u": np.int64, "f": np.float64}.get(kind)
+        if dtype is None:
+            raise WireError("malformed array dtype")
+        if kind == "f":
+            if not all(isinstance(x, (int, float)) and not isinstance(x, bool)
+                       or x in ("nan", "inf", "-inf") for x in v):
+                raise WireError("malformed array data")
+            v = [_unfloat(x) for x in v]
+        elif not all(isinstance(x, (int, bool)) for x in v):
+            raise WireError("malformed array data")
+        return np.array(v, dtype=dtype).reshape(shape)
+    if tag == "unsupported":
+        return Unsupported(str(data.get("type", "?"))[:100])
+    raise WireError(f"malformed value of tag {tag!r}")
+
+
+class Unsupported:
+    """Stands for a returned object that could not cross the wire; equal to nothing."""
+
+    __slots__ = ("type_name",)
+
+    def __init__(self, type_name: str):
+        self.type_name = type_name
+
+    def __repr__(self) -> str:
+        return f"<an object of type {self.type_name}>"
+
+
+def dumps(data: Any) -> str:
+    return json.dumps(data, allow_nan=False, separators=(",", ":"))
+
+
+def loads(text: str) -> Any:
+    # Strict: no NaN/Infinity literals; the encoder spells those as strings.
+    def reject(const: str) -> Any:
+        raise WireError(f"non-standard JSON constant {const}")
+
+    return json.loads(text, parse_constant=reject)
