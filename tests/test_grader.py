@@ -1,0 +1,203 @@
+"""The grader end to end: the command line on a small class, and `check` in a notebook.
+
+One batch (solution, blank exercise, partial and wrong answers) is graded once per session by the
+real command line; the tests read what it wrote.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from course.exercise import CODE_BLOCK, STUB
+from grader.spec import exercises
+from tests.helpers import REPO, notebook_namespace
+
+SLUG = "01_parameters_vs_hyperparameters"
+SOLUTION = REPO / "solutions" / f"{SLUG}.ipynb"
+EXERCISE = REPO / "exercises" / f"{SLUG}.ipynb"
+SEED = 7
+
+
+def grader(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "grader", *args], capture_output=True, text=True,
+                          cwd=cwd, timeout=600)
+
+
+def rewrite_function(notebook: nbformat.NotebookNode, name: str, body: str | None) -> nbformat.NotebookNode:
+    """The notebook with the solution block of `def name` replaced (None: left as the stub)."""
+    for cell in notebook.cells:
+        if cell.cell_type == "code" and f"def {name}(" in cell.source:
+            replacement = STUB if body is None else body
+            cell.source = CODE_BLOCK.sub(lambda m: replacement.format(indent=m.group(1)) + m.group(2), cell.source)
+    return notebook
+
+
+def write(folder: Path, name: str, notebook: nbformat.NotebookNode) -> Path:
+    path = folder / f"{name}.ipynb"
+    nbformat.write(notebook, path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def graded(tmp_path_factory):
+    """Grade a small class once: returns (output folder, completed process)."""
+    class_dir = tmp_path_factory.mktemp("class")
+    solution = nbformat.read(SOLUTION, as_version=4)
+    write(class_dir, "alice_solution", solution)
+    write(class_dir, "bob_blank", nbformat.read(EXERCISE, as_version=4))
+    write(class_dir, "carol_first_task_only",
+          rewrite_function(nbformat.read(SOLUTION, as_version=4), "fit_line_gd", None))
+    off_by_bias = "{indent}return sum(a * b for a, b in zip(layer_sizes[:-1], layer_sizes[1:]))\n"
+    write(class_dir, "dave_forgets_biases",
+          rewrite_function(nbformat.read(SOLUTION, as_version=4), "count_dense_params", off_by_bias))
+    out = tmp_path_factory.mktemp("out")
+    process = grader("grade", SLUG, str(class_dir), "--out", str(out), "--seed", str(SEED), "--jobs", "2")
+    return out, process
+
+
+def results(out: Path, name: str) -> dict:
+    return json.loads((out / name / "results.json").read_text())
+
+
+def scores(out: Path, name: str) -> dict[str, float]:
+    return {t["name"]: t["score"] for t in results(out, name)["tests"]}
+
+
+def test_batch_exits_cleanly(graded):
+    out, process = graded
+    assert process.returncode == 0, process.stderr
+    assert "Traceback" not in process.stderr
+
+
+def test_solution_scores_full_marks(graded):
+    out, _ = graded
+    data = results(out, "alice_solution")
+    assert data["score"] == exercises()[SLUG].points == 10
+    assert all(t["status"] == "passed" for t in data["tests"])
+    assert data["extra_data"]["seed"] == SEED
+
+
+def test_blank_exercise_scores_zero(graded):
+    out, _ = graded
+    data = results(out, "bob_blank")
+    assert data["score"] == 0
+    assert "not written yet" in (out / "bob_blank" / "feedback.md").read_text()
+
+
+def test_one_task_right_gets_exactly_its_points(graded):
+    out, _ = graded
+    assert scores(out, "carol_first_task_only") == {"count_dense_params": 4, "fit_line_gd": 0}
+
+
+def test_wrong_answer_gets_no_credit_and_a_hint(graded):
+    out, _ = graded
+    # Without biases only the one-size cases (no layer at all) come out right: one public, one hidden.
+    assert scores(out, "dave_forgets_biases") == {"count_dense_params": round(4 * 2 / 12, 4), "fit_line_gd": 6}
+    feedback = (out / "dave_forgets_biases" / "feedback.md").read_text()
+    assert "wrong value (too small)" in feedback and "Hint:" in feedback
+
+
+def test_results_follow_gradescope_schema(graded):
+    out, _ = graded
+    for folder in out.iterdir():
+        if not folder.is_dir():
+            continue
+        data = results(out, folder.name)
+        assert set(data) >= {"score", "tests", "output", "execution_time"}
+        for test in data["tests"]:
+            assert set(test) >= {"name", "score", "max_score", "status", "output", "visibility"}
+            assert test["status"] in ("passed", "failed") and test["visibility"] == "visible"
+            assert 0 <= test["score"] <= test["max_score"]
+
+
+def test_gradebook_has_a_row_per_submission_and_a_column_per_task(graded):
+    out, _ = graded
+    rows = list(csv.DictReader((out / "gradebook.csv").open()))
+    assert [r["submission"] for r in rows] == [
+        "alice_solution", "bob_blank", "carol_first_task_only", "dave_forgets_biases"]
+    assert {r["submission"]: float(r["total"]) for r in rows}["alice_solution"] == 10
+    assert all(set(r) >= {"count_dense_params", "fit_line_gd", "total", "max"} for r in rows)
+
+
+def test_feedback_never_shows_hidden_inputs(graded):
+    out, _ = graded
+    feedback = (out / "dave_forgets_biases" / "feedback.md").read_text()
+    hidden = exercises()[SLUG].task("count_dense_params").hidden_cases(SEED)
+    for (sizes,) in hidden:
+        if len(sizes) > 1:
+            assert str(sizes) not in feedback
+
+
+def test_same_seed_same_grades(graded, tmp_path):
+    out, _ = graded
+    again = grader("grade", SLUG, str(SOLUTION), "--out", str(tmp_path), "--seed", str(SEED))
+    assert again.returncode == 0
+    first = results(out, "alice_solution")
+    second = json.loads((tmp_path / SLUG / "results.json").read_text())
+    assert [t["output"] for t in first["tests"]] == [t["output"] for t in second["tests"]]
+
+
+def test_usage_errors_exit_2(tmp_path):
+    unknown = grader("grade", "99_no_such_exercise", str(SOLUTION), "--out", str(tmp_path))
+    assert unknown.returncode == 2 and "unknown exercise" in unknown.stderr
+    blocked = tmp_path / "file"
+    blocked.write_text("")
+    unwritable = grader("grade", SLUG, str(SOLUTION), "--out", str(blocked / "out"))
+    assert unwritable.returncode == 2 and "cannot write" in unwritable.stderr
+
+
+def test_list_shows_exercises_tasks_and_points():
+    listing = grader("list")
+    assert listing.returncode == 0
+    assert SLUG in listing.stdout and "count_dense_params" in listing.stdout and "4 points" in listing.stdout
+
+
+def test_exercise_headings_state_the_spec_points():
+    for slug, exercise in exercises().items():
+        text = (REPO / "exercises" / f"{slug}.md").read_text()
+        for task in exercise.tasks:
+            assert f"`{task.name}(" in text, f"exercise {slug} does not state the task {task.name}"
+        stated = sum(float(p) for p in re.findall(r"^## Task \d+: .*\((\d+(?:\.\d+)?) points?\)", text, re.M))
+        assert stated == exercise.points, f"exercise {slug}: headings add up to {stated}, the spec to {exercise.points}"
+
+
+# ---- check(), the learner's side -------------------------------------------------------------
+
+def test_check_passes_the_solution(capsys):
+    from grader import check
+
+    solved = notebook_namespace(SOLUTION)
+    for task in exercises()[SLUG].tasks:
+        check(task.name, solved[task.name])
+        out = capsys.readouterr().out
+        assert out.startswith(f"✓ {task.name}: {len(task.public)} of {len(task.public)} public cases pass.")
+        assert "hidden" in out  # says that hidden cases can still fail
+
+
+def test_check_explains_a_failure(capsys):
+    from grader import check
+
+    check("count_dense_params", lambda sizes: 2400)
+    out = capsys.readouterr().out
+    assert out.startswith("✗ count_dense_params: 0 of 4 public cases pass.")
+    assert "count_dense_params([64, 32, 10]) returned 2400; expected 2410" in out and "Hint:" in out
+
+
+def test_check_recognises_the_stub_and_bad_calls(capsys):
+    from grader import check
+
+    blank = notebook_namespace(EXERCISE)
+    check("fit_line_gd", blank["fit_line_gd"])
+    assert "not written yet" in capsys.readouterr().out
+    check("no_such_task", print)
+    assert "there is no task called 'no_such_task'" in capsys.readouterr().out
+    check("fit_line_gd", 3)
+    assert "pass the function itself" in capsys.readouterr().out
