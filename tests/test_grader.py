@@ -145,6 +145,18 @@ def test_same_seed_same_grades(graded, tmp_path):
     assert [t["output"] for t in first["tests"]] == [t["output"] for t in second["tests"]]
 
 
+@pytest.mark.parametrize("slug", sorted(exercises()))
+def test_every_solution_full_marks_every_blank_exercise_zero(slug, tmp_path):
+    process = grader("grade", slug, str(REPO / "solutions" / f"{slug}.ipynb"),
+                     str(REPO / "exercises" / f"{slug}.ipynb"), "--out", str(tmp_path), "--seed", "11")
+    assert process.returncode == 0, process.stderr
+    rows = {r["file"]: r for r in csv.DictReader((tmp_path / "gradebook.csv").open())}
+    solution = rows[str(REPO / "solutions" / f"{slug}.ipynb")]
+    blank = rows[str(REPO / "exercises" / f"{slug}.ipynb")]
+    assert float(solution["total"]) == exercises()[slug].points, solution
+    assert float(blank["total"]) == 0, blank
+
+
 def test_usage_errors_exit_2(tmp_path):
     unknown = grader("grade", "99_no_such_exercise", str(SOLUTION), "--out", str(tmp_path))
     assert unknown.returncode == 2 and "unknown exercise" in unknown.stderr
@@ -171,11 +183,12 @@ def test_exercise_headings_state_the_spec_points():
 
 # ---- check(), the learner's side -------------------------------------------------------------
 
-def test_check_passes_the_solution(capsys):
+@pytest.mark.parametrize("slug", sorted(exercises()))
+def test_check_passes_the_solution(slug, capsys):
     from grader import check
 
-    solved = notebook_namespace(SOLUTION)
-    for task in exercises()[SLUG].tasks:
+    solved = notebook_namespace(REPO / "solutions" / f"{slug}.ipynb")
+    for task in exercises()[slug].tasks:
         check(task.name, solved[task.name])
         out = capsys.readouterr().out
         assert out.startswith(f"✓ {task.name}: {len(task.public)} of {len(task.public)} public cases pass.")
