@@ -10,7 +10,9 @@ from __future__ import annotations
 import re
 import secrets
 import shutil
+import sys
 import time
+import traceback
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,10 +83,10 @@ class SubmissionResult:
 
 # ---- running a notebook ----------------------------------------------------------------------
 
-def _harness_code(task: Task, cases: list[tuple], nonce: str) -> str:
+def _harness_code(task: Task, cases: list[tuple], nonce: str, time_limit: float) -> str:
     payload = {
         "nonce": nonce,
-        "time_limit": CALL_SECONDS,
+        "time_limit": min(CALL_SECONDS, time_limit),
         "tasks": [{"function": task.name, "call": task.call,
                    "cases": [wire.encode(args) for args in cases]}],
     }
@@ -97,17 +99,27 @@ def _parse_harness(result: CellResult, nonce: str, function: str) -> dict:
     if result.status != "ok" or match is None:
         reason = {
             "timeout": "took too long in total and was stopped",
+            "flood": "printed too much output and was stopped",
             "died_after_timeout": "took too long and ignored the interrupt",
             "total_timeout": "could not be graded: the notebook used up its total time",
             "memory": "used more memory than allowed",
             "died": "crashed the kernel",
+            "garbled": "could not be called: the kernel's messages were tampered with",
         }.get(result.status, "could not be called (the grader's call was interfered with)")
         return {"status": "failed_run", "why": reason}
+    unreadable = {"status": "failed_run", "why": "returned something the grader could not read"}
     try:
-        data = wire.loads(match.group(1))
-        return data[function]
-    except (ValueError, KeyError, TypeError):
-        return {"status": "failed_run", "why": "returned something the grader could not read"}
+        raw = wire.loads(match.group(1))[function]
+    except (ValueError, KeyError, TypeError, IndexError, RecursionError):
+        return unreadable
+    # Whatever printed this line ran in the submission's process: trust its shape no more than
+    # its values.
+    if not isinstance(raw, dict) or not isinstance(raw.get("status"), str):
+        return unreadable
+    if raw["status"] == "ran" and not (isinstance(raw.get("results"), list)
+                                       and all(isinstance(o, dict) for o in raw["results"])):
+        return unreadable
+    return raw
 
 
 def _describe_cell(result: CellResult, index: int, limits: Limits) -> str | None:
@@ -116,12 +128,16 @@ def _describe_cell(result: CellResult, index: int, limits: Limits) -> str | None
         return f"{where} raised {result.error}"
     if result.status == "timeout":
         return f"{where} ran longer than {limits.cell_seconds:g} s and was interrupted"
+    if result.status == "flood":
+        return f"{where} printed more than {limits.flood_bytes // 10**6} MB of output and was interrupted"
     if result.status == "died_after_timeout":
         return f"{where} ran longer than {limits.cell_seconds:g} s, ignored the interrupt and was stopped; it is skipped"
     if result.status == "memory":
         return f"{where} used more than {limits.memory_mb} MB of memory and was stopped; it is skipped"
     if result.status == "died":
         return f"{where} crashed the kernel; it is skipped"
+    if result.status == "garbled":
+        return f"{where} broke the kernel's messaging (for example by patching json); it is skipped"
     if result.status == "total_timeout":
         return f"The notebook ran out of its total time of {limits.total_seconds:g} s at cell {index + 1}"
     return None
@@ -160,13 +176,14 @@ def run_tasks(submission: Submission, case_sets: list[CaseSet], limits: Limits) 
                 note(f"The notebook's kernel could not start: {exc}")
                 break
             confinement = kernel.confinement
+            kernel.execute(f"import grader.harness\ngrader.harness.cap_output({limits.output_bytes})\n")
             restart = False
             for index, source in enumerate(submission.code_cells):
                 if index in skipped or not source.strip():
                     continue
                 result = kernel.execute(source)
                 note(_describe_cell(result, index, limits))
-                if result.status in ("died", "memory", "died_after_timeout"):
+                if result.status in ("died", "memory", "died_after_timeout", "garbled"):
                     skipped.add(index)
                     restart = True
                     break
@@ -177,8 +194,8 @@ def run_tasks(submission: Submission, case_sets: list[CaseSet], limits: Limits) 
             for case_set in list(pending):
                 nonce = secrets.token_hex(16)
                 name = case_set.task.name
-                result = kernel.execute(_harness_code(case_set.task, case_set.all_args, nonce),
-                                        timeout=limits.cell_seconds)
+                code = _harness_code(case_set.task, case_set.all_args, nonce, limits.cell_seconds / 2)
+                result = kernel.execute(code, timeout=limits.cell_seconds)
                 raw[name] = _parse_harness(result, nonce, name)
                 pending.remove(case_set)
                 if not kernel.alive():
@@ -245,13 +262,13 @@ def _case_verdict(task: Task, outcome: dict, expected: Any, args: tuple) -> Verd
     if outcome.get("stub"):
         return Verdict(False, "not written yet: it still raises NotImplementedError")
     if outcome.get("timeout"):
-        return Verdict(False, f"too slow: {outcome['error']}")
+        return Verdict(False, f"too slow: {str(outcome.get('error'))[:200]}")
     if "error" in outcome:
-        return Verdict(False, f"raised {outcome['error']}")
+        return Verdict(False, f"raised {str(outcome['error'])[:300]}")
     try:
         value = wire.decode(outcome.get("value"))
-    except wire.WireError as exc:
-        return Verdict(False, f"returned something the grader could not read ({exc})")
+    except (wire.WireError, RecursionError, TypeError, ValueError) as exc:
+        return Verdict(False, f"returned something the grader could not read ({str(exc)[:100]})")
     if isinstance(value, wire.Unsupported):
         return Verdict(False, f"returned {value!r}, which is not a plain value")
     return task.compare(value, expected, args)
@@ -316,6 +333,7 @@ def _tally(reasons: list[str]) -> list[tuple[str, int]]:
 
 def grade_one(path: Path, name: str, exercise: Exercise, case_sets: list[CaseSet],
               expected: dict[str, list[Any]], seed: int, limits: Limits) -> SubmissionResult:
+    """Grade one file; whatever happens, the result is a SubmissionResult, never an exception."""
     began = time.monotonic()
     empty = [TaskResult(t.name, t.points, hint=t.hint) for t in exercise.tasks]
     try:
@@ -323,8 +341,14 @@ def grade_one(path: Path, name: str, exercise: Exercise, case_sets: list[CaseSet
     except Malformed as exc:
         return SubmissionResult(path, name, exercise, seed, empty, malformed=str(exc),
                                 total_seconds=time.monotonic() - began)
-    raw, notes, confinement, seconds = run_tasks(submission, case_sets, limits)
-    tasks = [judge(cs, raw.get(cs.task.name, {}), expected[cs.task.name]) for cs in case_sets]
+    try:
+        raw, notes, confinement, seconds = run_tasks(submission, case_sets, limits)
+        tasks = [judge(cs, raw.get(cs.task.name, {}), expected[cs.task.name]) for cs in case_sets]
+    except Exception as exc:  # a fault of the grader or the machine: report it, grade the rest
+        traceback.print_exc(file=sys.stderr)
+        note = f"The grader failed on this submission ({type(exc).__name__}); ask your instructor to re-run it."
+        return SubmissionResult(path, name, exercise, seed, empty, notes=[note],
+                                total_seconds=time.monotonic() - began)
     return SubmissionResult(path, name, exercise, seed, tasks, notes=notes, confinement=confinement,
                             execute_seconds=seconds, total_seconds=time.monotonic() - began)
 

@@ -78,14 +78,19 @@ def evaluate(namespace: dict, function: str, call_source: str | None, cases: lis
         return {"status": "not_callable", "type": type(fn).__name__[:100]}
     caller = make_caller(call_source)
     results = []
+    timed_out = False
     for args in cases:
+        if timed_out:  # one hang is enough: do not spend the time limit once per case
+            results.append({"error": "not called: an earlier case ran past the time limit", "timeout": True})
+            continue
         try:
             value = call_case(fn, caller, args, time_limit)
         except NotImplementedError:
             results.append({"error": "NotImplementedError", "stub": True})
             continue
         except CallTimeout as exc:
-            results.append({"error": f"time limit: {exc}", "timeout": True})
+            results.append({"error": f"it {exc}", "timeout": True})
+            timed_out = True
             continue
         except BaseException as exc:  # SystemExit, KeyboardInterrupt: the learner's, reported
             results.append({"error": describe_exception(exc)})
@@ -95,6 +100,50 @@ def evaluate(namespace: dict, function: str, call_source: str | None, cases: lis
         except wire.WireError as exc:
             results.append({"value": wire.describe_unsupported(value), "why": str(exc)})
     return {"status": "ran", "results": results}
+
+
+class CappedStream:
+    """sys.stdout or sys.stderr with a per-cell budget, so that an accidental flood of prints
+    ends as a truncated output instead of a kernel that runs out of memory buffering it.
+    (Hostile code can undo this; the grader's own memory limit still holds then.)"""
+
+    NOTICE = "\n[output truncated by the grader]\n"
+
+    def __init__(self, stream, limit: int):
+        self._grader_stream = stream
+        self._limit = limit
+        self._written = 0
+
+    def reset(self, *args) -> None:
+        self._written = 0
+
+    def _write(self, text: str) -> int:
+        room = self._limit - self._written
+        if room <= 0:
+            return len(text)
+        self._written += len(text)
+        if len(text) <= room:
+            return self._grader_stream.write(text)
+        self._grader_stream.write(text[:room] + self.NOTICE)  # the write that crosses the budget
+        return len(text)
+
+    # IPython 9 tees every write of every cell into its output history by assigning
+    # `sys.stdout.write`; a flood would then pile up in memory behind the cap. A read-only
+    # `write` keeps this stream the outermost layer.
+    write = property(lambda self: self._write, lambda self, value: None)
+
+    def __getattr__(self, name):
+        return getattr(self._grader_stream, name)
+
+
+def cap_output(limit: int) -> None:
+    """Install CappedStream on stdout and stderr, reset before every cell."""
+    from IPython import get_ipython
+
+    for name in ("stdout", "stderr"):
+        capped = CappedStream(getattr(sys, name), limit)
+        setattr(sys, name, capped)
+        get_ipython().events.register("pre_run_cell", capped.reset)
 
 
 def run(payload_json: str, namespace: dict) -> None:
@@ -109,5 +158,6 @@ def run(payload_json: str, namespace: dict) -> None:
         except BaseException as exc:  # a broken adapter or a patched environment
             out[task["function"]] = {"status": "harness_error", "error": describe_exception(exc)}
     nonce = payload["nonce"]
-    sys.stdout.write(f"\n<<grader:{nonce}>>{wire.dumps(out)}<<end:{nonce}>>\n")
-    sys.stdout.flush()
+    stdout = getattr(sys.stdout, "_grader_stream", sys.stdout)  # past the cap of the learner's prints
+    stdout.write(f"\n<<grader:{nonce}>>{wire.dumps(out)}<<end:{nonce}>>\n")
+    stdout.flush()

@@ -37,7 +37,8 @@ class Limits:
     cell_seconds: float = 60.0
     total_seconds: float = 300.0
     memory_mb: int = 2048
-    output_bytes: int = 200_000
+    output_bytes: int = 200_000  # stdout kept per cell (the harness's answer line is in it)
+    flood_bytes: int = 20_000_000  # output of any kind after which a cell is stopped
     file_size_mb: int = 64
     startup_seconds: float = 60.0
     require_confinement: bool = False
@@ -45,7 +46,7 @@ class Limits:
 
 @dataclass
 class CellResult:
-    status: str  # "ok", "error", "timeout", "died", "memory", "total_timeout"
+    status: str  # "ok", "error", "timeout", "died", "died_after_timeout", "memory", "garbled", "total_timeout"
     stdout: str = ""
     error: str = ""  # "ExceptionName: message" for status "error"
     truncated_bytes: int = 0
@@ -58,6 +59,7 @@ class _Run:
     stdout: list[str] = field(default_factory=list)
     kept: int = 0
     dropped: int = 0
+    seen: int = 0  # bytes of every kind of output, to stop a flood early
     error: str = ""
 
 
@@ -283,10 +285,11 @@ class SandboxedKernel:
                                      allow_stdin=False, stop_on_error=False)
         deadline = began + timeout
         status = self._collect(msg_id, run, deadline)
-        if status == "timeout":
-            status = self._interrupt(msg_id, run)
-            if status == "ok" or status == "error":
-                status = "timeout"
+        if status in ("timeout", "flood"):
+            stopped = self._interrupt(msg_id, run)
+            status = status if stopped in ("ok", "error", "flood") else stopped
+        if status in ("ok", "error") and not self.alive():
+            status = "died"  # for example, the code killed its sandbox launcher
         if self.memory_exceeded.is_set():
             status = "memory"
         if status == "timeout" and self.remaining_seconds() <= 0:
@@ -307,10 +310,17 @@ class SandboxedKernel:
                 if not self.alive():
                     return "memory" if self.memory_exceeded.is_set() else "died"
                 continue
+            except Exception:  # a message that does not parse: the kernel's messaging was tampered with
+                self._kill_tree()
+                return "garbled"
             if msg.get("parent_header", {}).get("msg_id") != msg_id:
                 continue
             kind = msg["msg_type"]
             content = msg.get("content", {})
+            if kind in ("stream", "display_data", "execute_result", "update_display_data"):
+                run.seen += len(str(content.get("text", content.get("data", ""))))
+                if run.seen > self.limits.flood_bytes:
+                    return "flood"
             if kind == "stream" and content.get("name") == "stdout":
                 self._keep(run, str(content.get("text", "")))
             elif kind == "error":
@@ -333,6 +343,7 @@ class SandboxedKernel:
                 os.kill(self.kernel_pid, signal.SIGINT)
             except ProcessLookupError:
                 return "died"
+        run.seen = -10**12  # let the interrupted cell finish printing whatever it had queued
         status = self._collect(msg_id, run, time.monotonic() + 3)
         if status == "timeout":  # the code ignored the interrupt
             self._kill_tree()

@@ -17,7 +17,7 @@ CONFINEMENT_WARNING = ("Note for the instructor: the sandbox could not confine f
                        "access on this machine ({why}); see the instructors' appendix.")
 
 
-def _write_atomic(path: Path, text: str) -> None:
+def write_atomic(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
@@ -67,6 +67,7 @@ def results_json(result: SubmissionResult) -> dict:
             "submission": result.path.name,
             "malformed": result.malformed,
             "confined": result.confinement is None and result.malformed is None,
+            "execute_seconds": round(result.execute_seconds, 2),
             "grader_version": __version__,
         },
     }
@@ -110,14 +111,14 @@ def write_submission(out: Path, result: SubmissionResult) -> None:
     folder = out / result.name
     if folder.exists():
         shutil.rmtree(folder)  # nothing from an earlier run (or from anyone else) survives
-    _write_atomic(folder / "results.json", json.dumps(results_json(result), indent=2) + "\n")
-    _write_atomic(folder / "feedback.md", feedback_markdown(result))
+    write_atomic(folder / "results.json", json.dumps(results_json(result), indent=2) + "\n")
+    write_atomic(folder / "feedback.md", feedback_markdown(result))
 
 
 def write_gradebook(out: Path, results: list[SubmissionResult]) -> Path:
     path = out / "gradebook.csv"
     if not results:
-        _write_atomic(path, "submission\n")
+        write_atomic(path, "submission\n")
         return path
     tasks = [t.name for t in results[0].tasks]
     rows = [["submission", "file", *tasks, "total", "max", "status"]]
@@ -127,5 +128,5 @@ def write_gradebook(out: Path, results: list[SubmissionResult]) -> Path:
                      f"{r.score:g}", f"{r.exercise.points:g}", status])
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="\n").writerows(rows)
-    _write_atomic(path, buffer.getvalue())
+    write_atomic(path, buffer.getvalue())
     return path
