@@ -19,7 +19,7 @@ export PYTHONHASHSEED := 0
 # Every notebook that has a MyST source (the .md files with a kernelspec header).
 NOTEBOOK_SOURCES = $(shell grep -l '^kernelspec:' book/*.md exercises/*.md solutions/*.md 2>/dev/null)
 
-.PHONY: help venv book student-book test lab serve sync execute clean
+.PHONY: help venv book student-book test benchmark lab serve sync execute clean
 
 help:
 	@echo "make book          build the site into $(HTML) (warnings are errors)"
@@ -29,6 +29,7 @@ help:
 	@echo "make student-book  build the site without solutions into _build/student/html"
 	@echo "make sync          write each .md notebook into its .ipynb twin (code and text only)"
 	@echo "make execute       sync, then re-execute notebooks and store their outputs (NB=path.md for one)"
+	@echo "make benchmark     time the grader on a class of 20 submissions"
 	@echo "make clean         remove builds and caches (keeps .venv)"
 
 venv: $(READY)
@@ -57,6 +58,9 @@ test: $(READY)
 # Jupytext's contents manager lets JupyterLab open a paired .md as a notebook; the override
 # makes a double click do so (right click, Open With, Notebook works either way).
 LAB_OVERRIDES := $(VENV)/share/jupyter/lab/settings/overrides.json
+benchmark: $(READY)
+	$(PY) -m benchmarks.grading
+
 lab: $(READY)
 	@mkdir -p $(dir $(LAB_OVERRIDES))
 	@echo '{"@jupyterlab/docmanager-extension:plugin": {"defaultViewers": {"markdown": "Jupytext Notebook", "myst": "Jupytext Notebook"}}}' > $(LAB_OVERRIDES)

@@ -64,6 +64,17 @@ class TaskResult:
 
 
 @dataclass
+class Timings:
+    """Where a submission's grading time went, in seconds."""
+    startup: float = 0.0  # starting sandboxed kernels
+    notebook: float = 0.0  # executing the submission's own cells
+    tasks: float = 0.0  # calling its functions on the cases
+
+    def as_dict(self) -> dict[str, float]:
+        return {k: round(v, 3) for k, v in vars(self).items()}
+
+
+@dataclass
 class SubmissionResult:
     path: Path
     name: str
@@ -73,7 +84,7 @@ class SubmissionResult:
     malformed: str | None = None
     notes: list[str] = field(default_factory=list)  # about the run: errors, crashes, limits
     confinement: str | None = None  # why the sandbox could not confine, if it could not
-    execute_seconds: float = 0.0
+    timings: Timings = field(default_factory=Timings)
     total_seconds: float = 0.0
 
     @property
@@ -143,12 +154,12 @@ def _describe_cell(result: CellResult, index: int, limits: Limits) -> str | None
     return None
 
 
-def run_tasks(submission: Submission, case_sets: list[CaseSet], limits: Limits) -> tuple[dict[str, dict], list[str], str | None, float]:
+def run_tasks(submission: Submission, case_sets: list[CaseSet], limits: Limits) -> tuple[dict[str, dict], list[str], str | None, Timings]:
     """Run the notebook's code cells, then each task's cases, in a sandboxed kernel.
 
     A cell that crashes the kernel (or ignores an interrupt) is skipped on a fresh kernel, so
     one bad cell costs only what depends on it. Returns the raw result per task, notes for the
-    learner, the confinement problem if any, and the seconds spent executing.
+    learner, the confinement problem if any, and where the time went.
     """
     deadline = time.monotonic() + limits.total_seconds
     skipped: set[int] = set()
@@ -157,7 +168,7 @@ def run_tasks(submission: Submission, case_sets: list[CaseSet], limits: Limits) 
     raw: dict[str, dict] = {}
     pending = list(case_sets)
     confinement: str | None = None
-    started = time.monotonic()
+    timings = Timings()
 
     def note(text: str | None) -> None:
         if text and text not in noted:
@@ -170,6 +181,7 @@ def run_tasks(submission: Submission, case_sets: list[CaseSet], limits: Limits) 
         workdir = new_workdir()
         kernel = SandboxedKernel(limits, workdir, deadline)
         try:
+            began = time.monotonic()
             try:
                 kernel.start()
             except KernelDied as exc:
@@ -177,11 +189,13 @@ def run_tasks(submission: Submission, case_sets: list[CaseSet], limits: Limits) 
                 break
             confinement = kernel.confinement
             kernel.execute(f"import grader.harness\ngrader.harness.cap_output({limits.output_bytes})\n")
+            timings.startup += time.monotonic() - began
             restart = False
             for index, source in enumerate(submission.code_cells):
                 if index in skipped or not source.strip():
                     continue
                 result = kernel.execute(source)
+                timings.notebook += result.seconds
                 note(_describe_cell(result, index, limits))
                 if result.status in ("died", "memory", "died_after_timeout", "garbled"):
                     skipped.add(index)
@@ -196,6 +210,7 @@ def run_tasks(submission: Submission, case_sets: list[CaseSet], limits: Limits) 
                 name = case_set.task.name
                 code = _harness_code(case_set.task, case_set.all_args, nonce, limits.cell_seconds / 2)
                 result = kernel.execute(code, timeout=limits.cell_seconds)
+                timings.tasks += result.seconds
                 raw[name] = _parse_harness(result, nonce, name)
                 pending.remove(case_set)
                 if not kernel.alive():
@@ -205,7 +220,7 @@ def run_tasks(submission: Submission, case_sets: list[CaseSet], limits: Limits) 
             shutil.rmtree(workdir, ignore_errors=True)
     for case_set in pending:
         raw[case_set.task.name] = {"status": "failed_run", "why": "could not be graded: the notebook kept crashing"}
-    return raw, notes, confinement, time.monotonic() - started
+    return raw, notes, confinement, timings
 
 
 # ---- expected values ---------------------------------------------------------------------------
@@ -342,7 +357,7 @@ def grade_one(path: Path, name: str, exercise: Exercise, case_sets: list[CaseSet
         return SubmissionResult(path, name, exercise, seed, empty, malformed=str(exc),
                                 total_seconds=time.monotonic() - began)
     try:
-        raw, notes, confinement, seconds = run_tasks(submission, case_sets, limits)
+        raw, notes, confinement, timings = run_tasks(submission, case_sets, limits)
         tasks = [judge(cs, raw.get(cs.task.name, {}), expected[cs.task.name]) for cs in case_sets]
     except Exception as exc:  # a fault of the grader or the machine: report it, grade the rest
         traceback.print_exc(file=sys.stderr)
@@ -350,7 +365,7 @@ def grade_one(path: Path, name: str, exercise: Exercise, case_sets: list[CaseSet
         return SubmissionResult(path, name, exercise, seed, empty, notes=[note],
                                 total_seconds=time.monotonic() - began)
     return SubmissionResult(path, name, exercise, seed, tasks, notes=notes, confinement=confinement,
-                            execute_seconds=seconds, total_seconds=time.monotonic() - began)
+                            timings=timings, total_seconds=time.monotonic() - began)
 
 
 def submission_names(paths: list[Path]) -> list[str]:

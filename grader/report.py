@@ -67,7 +67,7 @@ def results_json(result: SubmissionResult) -> dict:
             "submission": result.path.name,
             "malformed": result.malformed,
             "confined": result.confinement is None and result.malformed is None,
-            "execute_seconds": round(result.execute_seconds, 2),
+            "seconds": {**result.timings.as_dict(), "total": round(result.total_seconds, 3)},
             "grader_version": __version__,
         },
     }

@@ -214,3 +214,39 @@ def test_check_recognises_the_stub_and_bad_calls(capsys):
     assert "there is no task called 'no_such_task'" in capsys.readouterr().out
     check("fit_line_gd", 3)
     assert "pass the function itself" in capsys.readouterr().out
+
+
+# ---- Gradescope -------------------------------------------------------------------------------------
+
+def test_gradescope_mode_writes_results_where_gradescope_reads(tmp_path):
+    submission = tmp_path / "submission"
+    submission.mkdir()
+    (submission / "my_work.ipynb").write_bytes(SOLUTION.read_bytes())
+    target = tmp_path / "results" / "results.json"
+    process = grader("gradescope", SLUG, "--submission-dir", str(submission), "--results", str(target))
+    assert process.returncode == 0, process.stderr
+    data = json.loads(target.read_text())
+    assert data["score"] == 10 and len(data["tests"]) == 2
+
+
+def test_gradescope_mode_without_a_notebook_still_writes_results(tmp_path):
+    target = tmp_path / "results.json"
+    process = grader("gradescope", SLUG, "--submission-dir", str(tmp_path), "--results", str(target))
+    assert process.returncode == 0
+    data = json.loads(target.read_text())
+    assert data["score"] == 0 and "No .ipynb file was submitted" in data["output"]
+
+
+def test_bundle_holds_what_gradescope_runs(tmp_path):
+    import zipfile
+
+    target = tmp_path / "autograder.zip"
+    assert grader("bundle", SLUG, "--out", str(target)).returncode == 0
+    with zipfile.ZipFile(target) as archive:
+        names = set(archive.namelist())
+        run = archive.read("run_autograder").decode()
+        mode = archive.getinfo("run_autograder").external_attr >> 16
+    assert {"setup.sh", "run_autograder", "requirements.txt", "pyproject.toml", "grader/__main__.py",
+            "grader/sandbox.py", "course/data.py", f"solutions/{SLUG}.ipynb"} <= names
+    assert [n for n in names if n.startswith("solutions/")] == [f"solutions/{SLUG}.ipynb"]
+    assert f"-m grader gradescope {SLUG}" in run and mode & 0o111

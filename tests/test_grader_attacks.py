@@ -97,3 +97,8 @@ def test_feedback_hides_hidden_inputs_even_under_attack(batch):
         for (sizes,) in hidden:
             if len(sizes) > 1:
                 assert str(sizes) not in feedback, attack.name
+
+
+def test_the_instructors_page_counts_the_attacks():
+    page = (REPO / "book" / "99_instructors.md").read_text()
+    assert f"one batch of {len(ATTACKS)} such attacks" in page

@@ -1,0 +1,66 @@
+"""How fast the grader is: `python -m benchmarks.grading [--submissions 20]` (or `make benchmark`).
+
+Grades a class of copies of exercise 01 (solved and blank notebooks, alternating) with --jobs 1
+and --jobs 2 and prints the wall time of each batch, the throughput, and per submission the split
+between executing the notebook in its sandboxed kernel and the grader's own work (reading,
+starting the sandbox, calling the tasks, judging, writing). The reference run of the solution
+notebook is timed on its own. Timings are for the record only; no test depends on them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+SLUG = "01_parameters_vs_hyperparameters"
+
+
+def make_class(folder: Path, size: int) -> None:
+    solved = (REPO / "solutions" / f"{SLUG}.ipynb").read_bytes()
+    blank = (REPO / "exercises" / f"{SLUG}.ipynb").read_bytes()
+    for i in range(size):
+        (folder / f"student_{i:02d}.ipynb").write_bytes(solved if i % 2 == 0 else blank)
+
+
+def grade(folder: Path, out: Path, jobs: int) -> float:
+    began = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "grader", "grade", SLUG, str(folder), "--out", str(out),
+                    "--jobs", str(jobs), "--seed", "1"], check=True, capture_output=True, cwd=REPO)
+    return time.perf_counter() - began
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--submissions", type=int, default=20)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        one = tmp / "one"
+        one.mkdir()
+        make_class(one, 1)
+        reference = grade(one, tmp / "out-one", 1)
+        print(f"one submission, reference run included: {reference:.1f} s")
+        klass = tmp / "class"
+        klass.mkdir()
+        make_class(klass, args.submissions)
+        for jobs in (1, 2):
+            out = tmp / f"out-{jobs}"
+            seconds = grade(klass, out, jobs)
+            runs = [json.loads(p.read_text())["extra_data"]["seconds"] for p in sorted(out.glob("*/results.json"))]
+            mean = {key: statistics.mean(r[key] for r in runs) for key in runs[0]}
+            overhead = mean["total"] - mean["notebook"]
+            print(f"--jobs {jobs}: {len(runs)} submissions in {seconds:.1f} s ({len(runs) / seconds * 60:.0f} per minute)")
+            print(f"  per submission {mean['total']:.2f} s: notebook execution {mean['notebook']:.2f} s, "
+                  f"grader overhead {overhead:.2f} s (kernel start-up {mean['startup']:.2f} s, "
+                  f"task calls {mean['tasks']:.2f} s, the rest {overhead - mean['startup'] - mean['tasks']:.2f} s)")
+
+
+if __name__ == "__main__":
+    main()
