@@ -24,15 +24,15 @@ from IPython.display import HTML
 
 _ids = itertools.count(1)
 
-ICONS = {
+ICONS = {  # characters every common font has (the fast-forward symbols are often missing)
     "fa fa-minus": "&minus;",
-    "fa fa-fast-backward": "&#9198;",
-    "fa fa-step-backward": "&#9664;&#8739;",
+    "fa fa-fast-backward": "&#8676;",
+    "fa fa-step-backward": "&#8249;",
     "fa fa-play fa-flip-horizontal": "&#9664;",
     "fa fa-pause": "&#10074;&#10074;",
     "fa fa-play": "&#9654;",
-    "fa fa-step-forward": "&#8739;&#9654;",
-    "fa fa-fast-forward": "&#9197;",
+    "fa fa-step-forward": "&#8250;",
+    "fa fa-fast-forward": "&#8677;",
     "fa fa-plus": "+",
 }
 

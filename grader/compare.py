@@ -71,12 +71,13 @@ def _as_array(value: Any) -> np.ndarray | None:
         return np.asarray(float(value))
     if isinstance(value, np.ndarray):
         return value.astype(float) if value.dtype != bool else None
-    if isinstance(value, list) and all(_is_number(x) for x in _flatten(value)):
-        try:
-            arr = np.asarray(value, dtype=float)
-        except ValueError:  # ragged
+    if isinstance(value, list):  # of numbers or of arrays: accepted where the numbers are right
+        if any(isinstance(x, (bool, str)) or x is None for x in _flatten(value)):
             return None
-        return arr
+        try:
+            return np.asarray(value, dtype=float)
+        except (ValueError, TypeError):  # ragged, or not numbers
+            return None
     return None
 
 
@@ -129,5 +130,18 @@ def close(rtol: float = 1e-6, atol: float = 1e-9) -> Comparator:
         worst = float(np.nanmax(np.where(good, 0.0, rel)))
         count = "" if exp.ndim == 0 else f"{int((~good).sum())} of {good.size} values wrong, "
         return Verdict(False, f"{count}wrong value{where} (relative error {worst:.1e}; tolerance {rtol:g})")
+
+    return compare
+
+
+def exact_choice(choices: tuple[str, ...]) -> Comparator:
+    """A label from a fixed set of strings, which must match exactly."""
+
+    def compare(got: Any, expected: Any, args: tuple) -> Verdict:
+        if not isinstance(got, str):
+            return Verdict(False, f"expected one of {', '.join(map(repr, choices))}, got {_kind(got)}")
+        if got not in choices:
+            return Verdict(False, f"{got!r} is not one of {', '.join(map(repr, choices))}")
+        return Verdict(got == expected, "" if got == expected else "wrong label")
 
     return compare
