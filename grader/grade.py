@@ -191,18 +191,24 @@ def run_tasks(submission: Submission, case_sets: list[CaseSet], limits: Limits) 
             kernel.execute(f"import grader.harness\ngrader.harness.cap_output({limits.output_bytes})\n")
             timings.startup += time.monotonic() - began
             restart = False
+            last_cell: int | None = None
             for index, source in enumerate(submission.code_cells):
                 if index in skipped or not source.strip():
                     continue
                 result = kernel.execute(source)
                 timings.notebook += result.seconds
-                note(_describe_cell(result, index, limits))
+                culprit = last_cell if result.status == "not_running" else index
+                if result.status == "not_running":
+                    result = CellResult("died")
+                if culprit is not None:
+                    note(_describe_cell(result, culprit, limits))
                 if result.status in ("died", "memory", "died_after_timeout", "garbled"):
-                    skipped.add(index)
+                    skipped.add(culprit)
                     restart = True
                     break
                 if result.status == "total_timeout":
                     break
+                last_cell = index
             if restart:
                 continue
             for case_set in list(pending):
@@ -211,6 +217,11 @@ def run_tasks(submission: Submission, case_sets: list[CaseSet], limits: Limits) 
                 code = _harness_code(case_set.task, case_set.all_args, nonce, limits.cell_seconds / 2)
                 result = kernel.execute(code, timeout=limits.cell_seconds)
                 timings.tasks += result.seconds
+                if result.status == "not_running":  # the last notebook cell killed it after all
+                    if last_cell is not None:
+                        note(_describe_cell(CellResult("died"), last_cell, limits))
+                        skipped.add(last_cell)
+                    break
                 raw[name] = _parse_harness(result, nonce, name)
                 pending.remove(case_set)
                 if not kernel.alive():

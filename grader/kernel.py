@@ -46,7 +46,8 @@ class Limits:
 
 @dataclass
 class CellResult:
-    status: str  # "ok", "error", "timeout", "died", "died_after_timeout", "memory", "garbled", "total_timeout"
+    status: str  # "ok", "error", "timeout", "flood", "died", "died_after_timeout", "memory",
+    #              "garbled", "total_timeout", "not_running" (dead before the cell began)
     stdout: str = ""
     error: str = ""  # "ExceptionName: message" for status "error"
     truncated_bytes: int = 0
@@ -279,7 +280,9 @@ class SandboxedKernel:
         if timeout <= 0:
             return CellResult("total_timeout")
         if not self.alive() or self.client is None:
-            return CellResult("died")
+            # Dead before this cell began: the previous cell killed it (its death can be noticed
+            # only now, on a busy machine), so the caller blames that one.
+            return CellResult("not_running")
         run = _Run()
         msg_id = self.client.execute(code, silent=False, store_history=False,
                                      allow_stdin=False, stop_on_error=False)
