@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any, Callable
 
 from . import harness, wire
@@ -21,9 +22,9 @@ def _signature(task: Task, case: Case) -> str:
     return f"{task.name}({args})"
 
 
-def run_public_case(task: Task, fn: Callable[..., Any], case: Case) -> Verdict:
+def run_public_case(task: Task, fn: Callable[..., Any], case: Case, notebook: dict | None = None) -> Verdict:
     """Call fn on one public case exactly as the grader would, and judge it like the grader."""
-    caller = harness.make_caller(task.call)
+    caller = harness.make_caller(task.call, notebook)
     try:
         value = harness.call_case(fn, caller, case.args, CALL_TIME_LIMIT)
     except NotImplementedError:
@@ -53,7 +54,8 @@ def check(task_name: str, fn: Callable[..., Any]) -> None:
     if not callable(fn):
         print(f"check: pass the function itself, as in check({task_name!r}, {task_name}); got {_show(fn, 60)}")
         return
-    verdicts = [(case, run_public_case(task, fn, case)) for case in task.public]
+    notebook = sys._getframe(1).f_globals  # the learner's notebook, as the grader's kernel sees it
+    verdicts = [(case, run_public_case(task, fn, case, notebook)) for case in task.public]
     failed = [(case, v) for case, v in verdicts if not v.ok]
     stub = failed and all("NotImplementedError" in v.why for _, v in failed)
     if stub and len(failed) == len(verdicts):

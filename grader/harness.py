@@ -30,11 +30,14 @@ class CallTimeout(Exception):
     """Raised inside the learner's function when it runs past the per-call time limit."""
 
 
-def make_caller(call_source: str | None) -> Callable[..., Any]:
-    """The task's adapter ``call(fn, *args)``, or plain ``fn(*args)`` when it has none."""
+def make_caller(call_source: str | None, notebook: dict | None = None) -> Callable[..., Any]:
+    """The task's adapter ``call(fn, *args)``, or plain ``fn(*args)`` when it has none.
+
+    The adapter sees ``np`` and ``notebook``, the notebook's globals, for tasks that check one of
+    the learner's functions against another."""
     if not call_source:
         return lambda fn, *args: fn(*args)
-    namespace: dict[str, Any] = {"np": np, "__name__": "grader_call"}
+    namespace: dict[str, Any] = {"np": np, "notebook": notebook or {}, "__name__": "grader_call"}
     exec(compile(call_source, "<task adapter>", "exec"), namespace)
     return namespace["call"]
 
@@ -76,7 +79,7 @@ def evaluate(namespace: dict, function: str, call_source: str | None, cases: lis
         return {"status": "missing"}
     if not callable(fn):
         return {"status": "not_callable", "type": type(fn).__name__[:100]}
-    caller = make_caller(call_source)
+    caller = make_caller(call_source, namespace)
     results = []
     timed_out = False
     for args in cases:

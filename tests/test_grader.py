@@ -188,8 +188,9 @@ def test_check_passes_the_solution(slug, capsys):
     from grader import check
 
     solved = notebook_namespace(REPO / "solutions" / f"{slug}.ipynb")
+    solved["check"] = check
     for task in exercises()[slug].tasks:
-        check(task.name, solved[task.name])
+        exec(f"check({task.name!r}, {task.name})", solved)  # from the notebook, as a learner would
         out = capsys.readouterr().out
         assert out.startswith(f"✓ {task.name}: {len(task.public)} of {len(task.public)} public cases pass.")
         assert "hidden" in out  # says that hidden cases can still fail
