@@ -7,12 +7,13 @@ missing submission, unwritable --out), 3 when the solution notebook itself fails
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
 
 from .kernel import Limits, become_subreaper, sweep_orphans
-from .spec import exercises
+from .spec import Exercise, exercises
 
 
 def _progress(done: int, total: int) -> None:
@@ -57,15 +58,49 @@ def _add_limits(parser: argparse.ArgumentParser) -> None:
                         help="refuse to grade where the Landlock sandbox is unavailable")
 
 
-def _limits(args: argparse.Namespace) -> Limits | str:
-    """The limits the options ask for, or what is wrong with them."""
+class Exit(Exception):
+    """Stop with an exit status and a message for the instructor."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+def _usage_error(message: str) -> Exit:
+    return Exit(2, f"error: {message}")
+
+
+def _exercise(slug: str) -> Exercise:
+    known = exercises()
+    if slug not in known:
+        raise _usage_error(f"unknown exercise {slug!r}; known: {', '.join(known)}")
+    return known[slug]
+
+
+def _limits(args: argparse.Namespace) -> Limits:
+    """The limits the options ask for."""
     if getattr(args, "jobs", 1) < 1 or args.timeout <= 0 or args.memory < 256:
-        return "--jobs must be at least 1, --timeout positive, --memory at least 256"
+        raise _usage_error("--jobs must be at least 1, --timeout positive, --memory at least 256")
     return Limits(cell_seconds=args.timeout, total_seconds=args.total_timeout or 5 * args.timeout,
                   memory_mb=args.memory, require_confinement=args.require_confinement)
 
 
-def _list() -> int:
+def _run(exercise: Exercise, paths: list[Path], args: argparse.Namespace, limits: Limits,
+         jobs: int = 1, progress=None) -> list:
+    """Grade, adopting and finally killing any process a submission leaves behind."""
+    from .grade import GraderError, grade_batch
+
+    become_subreaper()
+    try:
+        return grade_batch(exercise, paths, seed=args.seed, jobs=jobs, limits=limits,
+                           solutions_dir=args.solutions, progress=progress)
+    except GraderError as exc:
+        raise Exit(3, f"cannot grade: {exc}") from None
+    finally:
+        sweep_orphans(keep_launchers=False)
+
+
+def _list(args: argparse.Namespace) -> int:
     for slug, exercise in exercises().items():
         print(f"{slug}  ({exercise.points:g} points)  {exercise.title}")
         for task in exercise.tasks:
@@ -74,47 +109,28 @@ def _list() -> int:
     return 0
 
 
-def _usage_error(message: str) -> int:
-    print(f"python -m grader: error: {message}", file=sys.stderr)
-    return 2
-
-
 def _grade(args: argparse.Namespace) -> int:
-    from .grade import GraderError, grade_batch
     from .notebook import find_submissions
     from .report import write_gradebook, write_submission
 
-    known = exercises()
-    if args.exercise not in known:
-        return _usage_error(f"unknown exercise {args.exercise!r}; known: {', '.join(known)}")
+    exercise = _exercise(args.exercise)
     missing = [str(p) for p in args.submissions if not p.exists()]
     if missing:
-        return _usage_error(f"no such file or folder: {', '.join(missing)}")
+        raise _usage_error(f"no such file or folder: {', '.join(missing)}")
     limits = _limits(args)
-    if isinstance(limits, str):
-        return _usage_error(limits)
     try:
         args.out.mkdir(parents=True, exist_ok=True)
         probe = args.out / ".grader-write-test"
         probe.write_text("")
         probe.unlink()
     except OSError as exc:
-        return _usage_error(f"cannot write to --out {args.out}: {exc.strerror or exc}")
-    paths = find_submissions(args.submissions)
+        raise _usage_error(f"cannot write to --out {args.out}: {exc.strerror or exc}") from None
     out = args.out.resolve()
-    paths = [p for p in paths if out not in p.parents]  # never grade our own output
+    paths = [p for p in find_submissions(args.submissions) if out not in p.parents]  # not our output
     if not paths:
-        return _usage_error("no .ipynb files found in the submissions given")
-    become_subreaper()
-    try:
-        results = grade_batch(known[args.exercise], paths, seed=args.seed, jobs=args.jobs, limits=limits,
-                              solutions_dir=args.solutions,
-                              progress=_progress if sys.stderr.isatty() else None)
-    except GraderError as exc:
-        print(f"python -m grader: cannot grade: {exc}", file=sys.stderr)
-        return 3
-    finally:
-        sweep_orphans(keep_launchers=False)
+        raise _usage_error("no .ipynb files found in the submissions given")
+    results = _run(exercise, paths, args, limits, jobs=args.jobs,
+                   progress=_progress if sys.stderr.isatty() else None)
     for result in results:
         write_submission(out, result)
     gradebook = write_gradebook(out, results)
@@ -130,31 +146,16 @@ def _grade(args: argparse.Namespace) -> int:
 
 def _gradescope(args: argparse.Namespace) -> int:
     """One submission, one results.json where Gradescope looks for it."""
-    import json
-
     from .gradescope import pick_notebook
-    from .grade import GraderError, grade_batch
     from .report import results_json, write_atomic
 
-    known = exercises()
-    if args.exercise not in known:
-        return _usage_error(f"unknown exercise {args.exercise!r}; known: {', '.join(known)}")
+    exercise = _exercise(args.exercise)
     limits = _limits(args)
-    if isinstance(limits, str):
-        return _usage_error(limits)
     notebook, note = pick_notebook(args.submission_dir, args.exercise)
     if notebook is None:
         data = {"score": 0.0, "output": note, "tests": []}
     else:
-        become_subreaper()
-        try:
-            result = grade_batch(known[args.exercise], [notebook], seed=args.seed, limits=limits,
-                                 solutions_dir=args.solutions)[0]
-        except GraderError as exc:
-            print(f"python -m grader: cannot grade: {exc}", file=sys.stderr)
-            return 3
-        finally:
-            sweep_orphans(keep_launchers=False)
+        result = _run(exercise, [notebook], args, limits)[0]
         if note:
             result.notes.insert(0, note)
         data = results_json(result)
@@ -167,11 +168,9 @@ def _bundle(args: argparse.Namespace) -> int:
     from .gradescope import bundle
     from .grade import REPO, solution_path
 
-    known = exercises()
-    if args.exercise not in known:
-        return _usage_error(f"unknown exercise {args.exercise!r}; known: {', '.join(known)}")
-    if not solution_path(known[args.exercise]).exists():
-        return _usage_error(f"no solution notebook for {args.exercise} in {REPO / 'solutions'}")
+    exercise = _exercise(args.exercise)
+    if not solution_path(exercise).exists():
+        raise _usage_error(f"no solution notebook for {args.exercise} in {REPO / 'solutions'}")
     names = bundle(args.exercise, REPO, args.out)
     print(f"{args.out}: {len(names)} files; upload it as the assignment's autograder")
     return 0
@@ -180,5 +179,9 @@ def _bundle(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    commands = {"list": lambda a: _list(), "grade": _grade, "gradescope": _gradescope, "bundle": _bundle}
-    return commands[args.command](args)
+    commands = {"list": _list, "grade": _grade, "gradescope": _gradescope, "bundle": _bundle}
+    try:
+        return commands[args.command](args)
+    except Exit as stop:
+        print(f"python -m grader: {stop}", file=sys.stderr)
+        return stop.status

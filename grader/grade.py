@@ -133,25 +133,23 @@ def _parse_harness(result: CellResult, nonce: str, function: str) -> dict:
     return raw
 
 
+CELL_NOTES = {  # what the learner reads about a cell, by the status of its run
+    "error": "Cell {n} raised {error}",
+    "timeout": "Cell {n} ran longer than {cell:g} s and was interrupted",
+    "flood": "Cell {n} printed more than {flood} MB of output and was interrupted",
+    "died_after_timeout": "Cell {n} ran longer than {cell:g} s, ignored the interrupt and was stopped; it is skipped",
+    "memory": "Cell {n} used more than {memory} MB of memory and was stopped; it is skipped",
+    "died": "Cell {n} crashed the kernel; it is skipped",
+    "garbled": "Cell {n} broke the kernel's messaging (for example by patching json); it is skipped",
+    "total_timeout": "The notebook ran out of its total time of {total:g} s at cell {n}",
+}
+
+
 def _describe_cell(result: CellResult, index: int, limits: Limits) -> str | None:
-    where = f"Cell {index + 1}"
-    if result.status == "error":
-        return f"{where} raised {result.error}"
-    if result.status == "timeout":
-        return f"{where} ran longer than {limits.cell_seconds:g} s and was interrupted"
-    if result.status == "flood":
-        return f"{where} printed more than {limits.flood_bytes // 10**6} MB of output and was interrupted"
-    if result.status == "died_after_timeout":
-        return f"{where} ran longer than {limits.cell_seconds:g} s, ignored the interrupt and was stopped; it is skipped"
-    if result.status == "memory":
-        return f"{where} used more than {limits.memory_mb} MB of memory and was stopped; it is skipped"
-    if result.status == "died":
-        return f"{where} crashed the kernel; it is skipped"
-    if result.status == "garbled":
-        return f"{where} broke the kernel's messaging (for example by patching json); it is skipped"
-    if result.status == "total_timeout":
-        return f"The notebook ran out of its total time of {limits.total_seconds:g} s at cell {index + 1}"
-    return None
+    template = CELL_NOTES.get(result.status)
+    return template and template.format(
+        n=index + 1, error=result.error, cell=limits.cell_seconds, flood=limits.flood_bytes // 10**6,
+        memory=limits.memory_mb, total=limits.total_seconds)
 
 
 def run_tasks(submission: Submission, case_sets: list[CaseSet], limits: Limits) -> tuple[dict[str, dict], list[str], str | None, Timings]:
