@@ -71,6 +71,8 @@ def encode(value: Any, _depth: int = 0, _budget: list[int] | None = None) -> dic
             return {"t": "ndarray", "dtype": value.dtype.kind, "shape": list(value.shape), "v": flat}
         raise WireError(f"an array of dtype {value.dtype}")
     if isinstance(value, (list, tuple)):
+        if len(value) > budget[0]:  # refuse at once rather than after encoding 200,000 items
+            raise WireError(f"more than {MAX_ELEMENTS:,} values")
         tag = "list" if isinstance(value, list) else "tuple"
         return {"t": tag, "v": [encode(x, _depth + 1, budget) for x in value]}
     if isinstance(value, dict):
