@@ -7,6 +7,7 @@ from grader.spec import Case, Exercise, Task
 
 # gradient_descent takes a function, which JSON cannot carry: a case is a quadratic loss
 # L(x) = 1/2 x·A·x - b·x given as plain data, and this adapter builds its gradient A x - b.
+# It also holds the learner to two points of the contract: one grad call per step, x0 untouched.
 QUADRATIC_GRADIENT = '''
 def call(fn, A, b, x0, lr, steps):
     A = np.asarray(A, dtype=float)
@@ -16,9 +17,13 @@ def call(fn, A, b, x0, lr, steps):
         calls.append(1)
         x = np.asarray(x, dtype=float)
         return A @ x - b if A.ndim == 2 else A * x - b
+    start = np.array(x0, dtype=float)
     path = fn(grad, x0, lr, steps)
     if len(calls) != steps:
-        raise AssertionError(f"grad was called {len(calls)} times for {steps} steps; call it once per step")
+        raise AssertionError(f"grad was called {len(calls)} times for {steps} steps; "
+                             "call it once per step")
+    if not np.array_equal(np.asarray(x0, dtype=float), start):
+        raise AssertionError("x0 was changed in place; start from a copy of it")
     return path
 '''
 
