@@ -21,7 +21,9 @@ def _drop_repeated_scripts(app, pagename, templatename, context, doctree) -> Non
         if key not in seen:
             seen.add(key)
             unique.append(script)
-    context["script_files"] = unique
+    # In place: extensions that run later in this event (sphinx.ext.mathjax adds MathJax here)
+    # append to the very list the template reads.
+    scripts[:] = unique
 
 
 def setup(app):

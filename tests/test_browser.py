@@ -133,6 +133,21 @@ def test_pages_load_without_javascript_errors(site, browser):
         assert browser.errors == [], f"{page.name}: {browser.errors}"
 
 
+def test_formulas_are_typeset(site, browser):
+    """MathJax ships with the site (sphinx-mathjax-offline) and typesets every formula, offline."""
+    page = site / "book" / "02_learning_rate.html"
+    assert "mathjax/tex-chtml.js" in page.read_text(encoding="utf-8"), "no MathJax script on the page"
+    browser.open(page.as_uri())
+    deadline = time.monotonic() + 20
+    typeset = 0
+    while time.monotonic() < deadline and typeset < 20:
+        typeset = browser.evaluate("document.querySelectorAll('mjx-container').length")
+        time.sleep(0.2)
+    assert typeset >= 20, f"only {typeset} formulas typeset"
+    raw = browser.evaluate("document.querySelector('article').innerText.includes('\\\\frac')")
+    assert not raw, "raw TeX left on the page"
+
+
 def test_every_notebook_with_an_interactive_figure_renders_one(site):
     expected = {md.relative_to(REPO).with_suffix(".html").as_posix() for md in notebook_sources()
                 if "course.interactive" in md.read_text(encoding="utf-8")}
