@@ -11,6 +11,7 @@ The .md (MyST) is the source; the .ipynb twin is what Colab, Binder, the book an
 
 from __future__ import annotations
 
+import hashlib
 import sys
 import time
 from pathlib import Path
@@ -24,8 +25,17 @@ from .exercise import strip_solutions
 TIMEOUT = 600  # per cell, for the developer's run; the tests keep nbval's own limit
 
 
+def _stable_ids(notebook: nbformat.NotebookNode) -> None:
+    """Cell ids from position and content, so that re-running an unchanged notebook leaves its
+    .ipynb unchanged in git (jupytext would draw new random ids on every read)."""
+    for index, cell in enumerate(notebook.cells):
+        digest = hashlib.sha1(f"{index}:{cell.cell_type}:{cell.source}".encode()).hexdigest()
+        cell.id = digest[:12]
+
+
 def _write_pair(notebook: nbformat.NotebookNode, md: Path) -> None:
     notebook.metadata.setdefault("jupytext", {})["formats"] = "ipynb,md:myst"
+    _stable_ids(notebook)
     nbformat.validate(notebook)
     jupytext.write(notebook, md.with_suffix(".ipynb"), fmt="ipynb")
     jupytext.write(notebook, md, fmt="md:myst")  # the same notebook, so both carry the same text
