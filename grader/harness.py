@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import signal
 import sys
 import traceback
@@ -60,11 +61,14 @@ def call_case(fn: Callable[..., Any], caller: Callable[..., Any], args: tuple, t
         signal.signal(signal.SIGALRM, previous)
 
 
+GRADER_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
 def describe_exception(exc: BaseException) -> str:
     """One line naming the exception and the learner's line it came from, without grader frames."""
     where = ""
     for frame in reversed(traceback.extract_tb(exc.__traceback__)):
-        if not frame.filename.endswith(("harness.py", "<task adapter>")):
+        if frame.filename != "<task adapter>" and not frame.filename.startswith(GRADER_DIR):
             where = f" (line {frame.lineno}: {frame.line.strip()[:120]})" if frame.line else ""
             break
     message = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
