@@ -64,6 +64,19 @@ def test_outputs_are_stored_where_the_book_shows_them(md: Path):
             f"{md.name} was not executed top to bottom in one go: run `make execute NB={md.relative_to(REPO)}`"
 
 
+@pytest.mark.parametrize("md", [p for p in SOURCES if p.parent.name == "solutions"],
+                         ids=[i for i in IDS if i.startswith("solutions/")])
+def test_solution_pages_show_every_check_passing(md: Path):
+    """The published solution shows `check` passing for each task. nbval alone cannot see a
+    stored failure that a fresh run repeats (say, executed where the task was not yet known)."""
+    notebook = nbformat.read(md.with_suffix(".ipynb"), as_version=4)
+    checks = [c for c in notebook.cells if c.cell_type == "code" and c.source.startswith("check(")]
+    assert checks, f"{md.name} has no check cells"
+    for cell in checks:
+        text = "".join(o.get("text", "") for o in cell.outputs if o.get("output_type") == "stream")
+        assert text.startswith("✓"), f"{md.name}: `{cell.source}` shows {text[:80]!r}"
+
+
 @pytest.mark.parametrize("md", SOURCES, ids=IDS)
 def test_first_code_cell_sets_up_reproducibly(md: Path):
     notebook = jupytext.read(md)
