@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import subprocess
 import sys
 
@@ -26,11 +27,14 @@ def batch(tmp_path_factory):
     out = tmp_path_factory.mktemp("attack-results")
     folder = tmp_path_factory.mktemp("attack-submissions")
     paths = write_all(folder, Context(out=out))
+    # The batch's own temporary folder marks its sandboxes, so that the survivor check below does
+    # not mistake a grading run elsewhere on the machine (another test worker) for a leak.
+    scratch = tmp_path_factory.mktemp("attack-tmp")
     process = subprocess.run(
         [sys.executable, "-m", "grader", "grade", SLUG, str(folder), "--out", str(out), "--seed", "5",
          "--jobs", "2", "--timeout", "6", "--memory", "1024"],
-        capture_output=True, text=True, cwd=REPO, timeout=900)
-    return out, process, paths
+        capture_output=True, text=True, cwd=REPO, timeout=900, env=os.environ | {"TMPDIR": str(scratch)})
+    return out, process, paths, scratch
 
 
 def results(out, name):
@@ -38,7 +42,7 @@ def results(out, name):
 
 
 def test_the_batch_completes_without_a_grader_traceback(batch):
-    out, process, paths = batch
+    out, process, paths, _ = batch
     assert process.returncode == 0, process.stderr[-3000:]
     assert "Traceback" not in process.stderr, process.stderr[-3000:]
     rows = list(csv.DictReader((out / "gradebook.csv").open()))
@@ -46,13 +50,13 @@ def test_the_batch_completes_without_a_grader_traceback(batch):
 
 
 def test_the_honest_submission_in_the_same_batch_gets_full_marks(batch):
-    out, _, _ = batch
+    out, *_ = batch
     assert results(out, "honest_solution")["score"] == 10
 
 
 @pytest.mark.parametrize("attack", ATTACKS, ids=[a.name for a in ATTACKS])
 def test_attack(batch, attack):
-    out, _, _ = batch
+    out, *_ = batch
     data = results(out, attack.name)
     feedback = (out / attack.name / "feedback.md").read_text()
     if attack.scores is None:
@@ -68,7 +72,7 @@ def test_attack(batch, attack):
 
 
 def test_nothing_was_written_outside_the_sandbox(batch):
-    out, _, _ = batch
+    out, *_ = batch
     assert not (out / "planted.txt").exists()
     assert results(out, "escape_write_results")["score"] == FULL["fit_line_gd"]
     rows = {r["submission"]: r for r in csv.DictReader((out / "gradebook.csv").open())}
@@ -76,19 +80,20 @@ def test_nothing_was_written_outside_the_sandbox(batch):
 
 
 def test_no_process_outlives_grading(batch):
+    *_, scratch = batch
     survivors = []
     for proc in psutil.process_iter(["cmdline", "name"]):
         try:
             cmdline = " ".join(proc.info["cmdline"] or [])
         except psutil.Error:
             continue
-        if LEFTOVER in cmdline or "sleep 4242" in cmdline or "grader.sandbox" in cmdline:
+        if LEFTOVER in cmdline or "sleep 4242" in cmdline or ("grader.sandbox" in cmdline and str(scratch) in cmdline):
             survivors.append(f"{proc.pid}: {cmdline}")
     assert not survivors, survivors
 
 
 def test_feedback_hides_hidden_inputs_even_under_attack(batch):
-    out, _, _ = batch
+    out, *_ = batch
     from grader.spec import exercises
 
     hidden = exercises()[SLUG].task("count_dense_params").hidden_cases(5)
