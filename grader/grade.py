@@ -327,7 +327,10 @@ def judge(case_set: CaseSet, raw: dict, expected: list[Any]) -> TaskResult:
                 result.hidden_passed += 1
         elif public:
             shown = ", ".join(_short(a) for a in args)
-            result.lines.append(f"public case {task.name}({shown}): {verdict.why}; expected {_short(expected[i])}")
+            # The spec's written-out answer, as `check` shows it: for most tasks it equals the
+            # solution's, and for a statistical task it describes what any right answer looks like.
+            result.lines.append(f"public case {task.name}({shown}): {verdict.why}; "
+                                f"expected {_short(case_set.public[i].expected)}")
         else:
             hidden_reasons.append(verdict.why)
     for reason, count in _tally(hidden_reasons):
