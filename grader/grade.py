@@ -26,6 +26,9 @@ from .spec import Case, Exercise, Task
 
 CALL_SECONDS = 5.0  # per call of a learner's function on one case
 MAX_KERNEL_STARTS = 4  # a kernel that crashes is restarted without the crashing cell
+# A kernel that fails to start has run none of the submission yet: that failure is the machine's
+# (a port taken between choosing and binding it, a start-up slowed by load), so try again.
+START_ATTEMPTS = 3
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -173,7 +176,8 @@ def run_tasks(submission: Submission, case_sets: list[CaseSet], limits: Limits) 
             noted.add(text)
             notes.append(text)
 
-    for _ in range(MAX_KERNEL_STARTS):
+    starts, failed_starts = 0, 0
+    while starts < MAX_KERNEL_STARTS:
         if not pending:
             break
         workdir = new_workdir()
@@ -183,8 +187,12 @@ def run_tasks(submission: Submission, case_sets: list[CaseSet], limits: Limits) 
             try:
                 kernel.start()
             except KernelDied as exc:
+                failed_starts += 1
+                if failed_starts < START_ATTEMPTS:
+                    continue  # fresh ports and folders; the finally below cleans this attempt up
                 note(f"The notebook's kernel could not start: {exc}")
                 break
+            starts += 1
             confinement = kernel.confinement
             kernel.execute(f"import grader.harness\ngrader.harness.cap_output({limits.output_bytes})\n")
             timings.startup += time.monotonic() - began

@@ -251,3 +251,30 @@ def test_bundle_holds_what_gradescope_runs(tmp_path):
             "grader/sandbox.py", "course/data.py", f"solutions/{SLUG}.ipynb"} <= names
     assert [n for n in names if n.startswith("solutions/")] == [f"solutions/{SLUG}.ipynb"]
     assert f"-m grader gradescope {SLUG}" in run and mode & 0o111
+
+
+def test_a_kernel_that_fails_to_start_is_started_again(monkeypatch):
+    """A start failure happens before any submitted code runs (a port taken by another grading
+    run between choosing and binding it, say), so it must cost a retry, not the submission's
+    points; only repeated failures are reported."""
+    from grader import grade, kernel
+
+    real_start = kernel.SandboxedKernel.start
+    starts: list[int] = []
+
+    def fails_every_other_time(self):
+        starts.append(1)
+        if len(starts) % 2:
+            raise kernel.KernelDied("the kernel exited while starting")
+        return real_start(self)
+
+    monkeypatch.setattr(kernel.SandboxedKernel, "start", fails_every_other_time)
+    [result] = grade.grade_batch(exercises()[SLUG], [SOLUTION], seed=SEED)
+    assert result.score == exercises()[SLUG].points, result.notes
+    assert not any("could not start" in note for note in result.notes)
+    assert len(starts) >= 4  # the solution's reference run and the submission, each retried
+
+    monkeypatch.setattr(kernel.SandboxedKernel, "start",
+                        lambda self: (_ for _ in ()).throw(kernel.KernelDied("the kernel exited while starting")))
+    with pytest.raises(grade.GraderError, match="could not start: the kernel exited while starting"):
+        grade.grade_batch(exercises()[SLUG], [SOLUTION], seed=SEED)  # no reference values at all
