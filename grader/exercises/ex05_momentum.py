@@ -2,42 +2,19 @@
 
 import numpy as np
 
+from grader.adapters import RUN_STEPS
 from grader.compare import close
 from grader.spec import Case, Exercise, Task
 
 # momentum_step is one step of an optimizer; a single call would not show whether the learner
-# returns the state the next step needs. The adapter runs it for several steps on a quadratic
-# L(w) = 1/2 sum(curvature * w**2), from the given start and a zero velocity, feeding back the
-# returned weights and velocity, and returns every weight and velocity along the way. It also
-# holds the learner to the contract: a pair back, same shapes, no input changed in place.
-SEVERAL_STEPS = '''
+# returns the state the next step needs. The adapter runs it for several steps (grader.adapters)
+# on the quadratic L(w) = 1/2 sum(curvature * w**2), whose gradient is curvature * w, from the
+# given start and a zero velocity, and returns every weight and velocity along the way.
+SEVERAL_STEPS = RUN_STEPS + '''
 def call(fn, w0, curvature, lr, momentum, nesterov, steps):
-    curvature = np.asarray(curvature, dtype=float)
-    w = np.array(w0, dtype=float)
-    velocity = np.zeros_like(w)
-    weights, velocities = [], []
-    for step in range(steps):
-        g = curvature * w
-        before = {"w": w.copy(), "g": g.copy(), "velocity": velocity.copy()}
-        result = fn(w, g, velocity, lr, momentum, nesterov)
-        for name, value in (("w", w), ("g", g), ("velocity", velocity)):
-            if not np.array_equal(value, before[name]):
-                raise AssertionError(f"step {step + 1} changed its argument {name} in place; "
-                                     "compute new arrays instead (no +=, -=, *= on the inputs)")
-        if not isinstance(result, (tuple, list)) or len(result) != 2:
-            raise TypeError("momentum_step must return a pair (new_w, new_velocity), got "
-                            + (f"a {type(result).__name__} of {len(result)}"
-                               if isinstance(result, (tuple, list)) else type(result).__name__))
-        new_w = np.array(result[0], dtype=float)
-        new_velocity = np.array(result[1], dtype=float)
-        for name, value in (("new_w", new_w), ("new_velocity", new_velocity)):
-            if value.shape != w.shape:
-                raise ValueError(f"step {step + 1} returned {name} of shape {value.shape}; "
-                                 f"w has shape {w.shape}")
-        w, velocity = new_w, new_velocity
-        weights.append(w)
-        velocities.append(velocity)
-    return np.array(weights), np.array(velocities)
+    w0 = np.asarray(w0, dtype=float)
+    return _run(lambda w, g, s, t: fn(w, g, s[0], lr, momentum, nesterov),
+                curvature, np.zeros_like(w0), w0, [np.zeros_like(w0)], steps, 1, ["velocity"])
 '''
 
 
