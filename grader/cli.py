@@ -134,8 +134,14 @@ def _list(args: argparse.Namespace) -> int:
 def _check_sandbox(args: argparse.Namespace) -> int:
     from .isolation import probe
 
+    from .isolation import is_privileged
+
     confinement = probe()
-    print(f"grading as {'root: submissions run as unprivileged user ids' if confinement.privileged else 'an unprivileged user'}")
+    if confinement.privileged:
+        print("grading as root: submissions run as unprivileged user ids of their own")
+    else:
+        print("grading as root, but submissions keep root's user id (see below)" if is_privileged()
+              else "grading as an unprivileged user: submissions keep its user id (in a user namespace when available)")
     for layer in confinement.layers:
         print(f"{'missing' if layer.missing else 'ok':<8} {layer.guarantee}")
         if layer.missing:

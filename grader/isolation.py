@@ -28,6 +28,7 @@ import os
 import pwd
 import random
 import shutil
+import stat
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -129,6 +130,32 @@ def _uid_ranges() -> list[tuple[int, int]]:
 
 def is_privileged() -> bool:
     return hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+def unreachable_for_others(in_namespaces: bool) -> str | None:
+    """Why an unprivileged user could not run the grader's Python, or None.
+
+    In bubblewrap's namespaces the installation is mounted at its own path below folders anyone
+    may enter; without them, its real folders must let others in (Python in /root, as pyenv
+    installs it for root, does not)."""
+    import grader
+
+    needed = [(os.path.realpath(sys.executable), os.X_OK | os.R_OK),
+              (os.path.realpath(grader.__file__), os.R_OK)]
+    for path, _ in list(needed):
+        folder = os.path.dirname(path)
+        while folder not in ("/", ""):
+            if not in_namespaces or folder == os.path.dirname(path):
+                needed.append((folder, os.X_OK))
+            folder = os.path.dirname(folder)
+    for path, access in needed:
+        try:
+            mode = os.stat(path).st_mode
+        except OSError:
+            continue
+        if (access & os.R_OK and not mode & stat.S_IROTH) or (access & os.X_OK and not mode & stat.S_IXOTH):
+            return f"{path} is not open to other users, so an unprivileged sandbox could not run Python"
+    return None
 
 
 def sandbox_uid() -> int | None:
@@ -274,9 +301,12 @@ def probe() -> Confinement:
     layers.append(Layer("namespaces", GUARANTEES["namespaces"], missing))
     if missing:
         bwrap = None
+    identity_missing = None
     if privileged:
-        uid_missing = None if sandbox_uid() is not None else "no unprivileged user id is mapped in this user namespace"
-        layers.append(Layer("identity", GUARANTEES["identity"], uid_missing))
+        identity_missing = unreachable_for_others(in_namespaces=bwrap is not None)
+        if identity_missing is None and sandbox_uid() is None:
+            identity_missing = "no unprivileged user id is mapped in this user namespace"
+        layers.append(Layer("identity", GUARANTEES["identity"], identity_missing))
     groups, why = cgroups.batch_cgroups()
     layers.append(Layer("cgroup", GUARANTEES["cgroup"], why))
     abi = landlock.abi_version()
@@ -284,4 +314,6 @@ def probe() -> Confinement:
                         None if abi >= 4 else ("Landlock is not available (Linux 5.13 or newer)" if abi < 1
                                                else f"Landlock ABI {abi} has no network rules (Linux 6.7 or newer)")))
     layers.append(Layer("seccomp", GUARANTEES["seccomp"], seccomp.supported()))
-    return Confinement(tuple(layers), bwrap, privileged and not layers[1].missing, groups)
+    # Without an unprivileged uid to run as, a root grader's sandboxes stay root, confined by the
+    # other layers; the instructor is told.
+    return Confinement(tuple(layers), bwrap, privileged and identity_missing is None, groups)

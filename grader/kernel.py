@@ -1,6 +1,6 @@
 """A sandboxed IPython kernel, driven from the grader's side.
 
-`SandboxedKernel` starts `grader.sandbox` (which confines itself further and starts ipykernel)
+`SandboxedKernel` starts the launcher grader/sandbox.py (which confines itself further and starts ipykernel)
 inside the isolation layers grader.isolation found on this machine, talks to the kernel over ZMQ
 on Unix sockets in a folder it shares with the sandbox (the sandbox has no network at all),
 through a relay that counts every byte the kernel sends (grader.relay), and
@@ -106,6 +106,7 @@ def become_subreaper() -> None:
 DIRECT_EXTRAS = ("/proc", "/sys", "/dev/urandom", "/dev/random", "/dev/zero")
 SANDBOX_EXTRAS = ("/proc", "/sys/devices/system/cpu", "/dev/urandom", "/dev/random", "/dev/zero",
                   isolation.INSIDE_RUN + "/sandbox.json", isolation.INSIDE_RUN + "/kernel.json")
+LAUNCHER = str(Path(__file__).with_name("sandbox.py"))
 HOME_DIRS = ("tmp", ".matplotlib", ".ipython", ".jupyter", ".jupyter-data", ".jupyter-runtime")
 
 
@@ -217,7 +218,7 @@ class SandboxedKernel:
         config_file = self.workdir / "sandbox.json"
         config_file.write_text(json.dumps(config))
         config_file.chmod(0o644)
-        launcher = [sys.executable, "-P", "-m", "grader.sandbox", f"{run}/sandbox.json"]
+        launcher = [sys.executable, "-I", "-S", LAUNCHER, f"{run}/sandbox.json"]
         if in_namespaces:
             binds = [(str(config_file), f"{run}/sandbox.json", False),
                      (str(kernel_conn), f"{run}/kernel.json", False), (str(ipc), inside_ipc, True)]
@@ -252,20 +253,43 @@ class SandboxedKernel:
         self.context.setsockopt(zmq.SNDTIMEO, SEND_MS)
         client = BlockingKernelClient(connection_file=conn_file, context=self.context)
         client.load_connection_file()
-        client.start_channels()
+        # No stdin (input() must fail), no heartbeat (the pidfds tell a death at once), no control.
+        client.start_channels(shell=True, iopub=True, stdin=False, hb=False, control=False)
         self.client = client
-        deadline = time.monotonic() + limits.startup_seconds
+        try:
+            self._wait_until_ready(time.monotonic() + limits.startup_seconds)
+        except zmq.ZMQError:
+            raise KernelDied("the kernel's sockets did not answer") from None
+
+    def _wait_until_ready(self, deadline: float) -> None:
+        """Until the kernel answers on its shell socket and its output reaches the grader.
+
+        jupyter_client's wait_for_ready also waits for a heartbeat and for a quiet output
+        channel, some 0.4 s of every start; a reply, and the status message published for the
+        same request, say as much."""
         while True:
             if not self.alive():
                 raise KernelDied("the kernel exited while starting")
-            try:
-                client.wait_for_ready(timeout=1)
-                break
-            except RuntimeError:
-                if time.monotonic() > deadline:
-                    raise KernelDied("the kernel did not start in time") from None
-            except zmq.ZMQError:
-                raise KernelDied("the kernel's sockets did not answer") from None
+            if time.monotonic() > deadline:
+                raise KernelDied("the kernel did not start in time")
+            request = self.client.kernel_info()
+            answered = False
+            until = min(time.monotonic() + 1, deadline)
+            while not answered and time.monotonic() < until:
+                try:
+                    reply = self.client.get_shell_msg(timeout=0.05)
+                except queue.Empty:
+                    if not self.alive():
+                        raise KernelDied("the kernel exited while starting") from None
+                    continue
+                answered = reply.get("parent_header", {}).get("msg_id") == request
+            if not answered:
+                continue
+            until = min(time.monotonic() + 0.5, deadline)
+            while time.monotonic() < until:  # the output channel may connect a moment later
+                got = self._receive(0.05)
+                if got and isinstance(got[1], dict) and got[1].get("parent_header", {}).get("msg_id") == request:
+                    return
 
     def _read_launcher_line(self) -> dict:
         result: queue.Queue = queue.Queue()
@@ -412,7 +436,7 @@ class SandboxedKernel:
             pass
         if self.group is not None:
             self.group.kill()
-        psutil.wait_procs(procs, timeout=2)
+        _wait_until_dead(procs, timeout=2)
 
     def stop(self) -> None:
         """End the kernel and everything it started; safe to call more than once."""
@@ -569,6 +593,24 @@ class SandboxedKernel:
         return status
 
 
+def _wait_until_dead(procs: list[psutil.Process], timeout: float) -> None:
+    """Until every process has exited. A zombie counts as dead: it holds no memory, and one that
+    is not the grader's child is reaped by whoever adopted it, which may take its time."""
+    deadline = time.monotonic() + timeout
+    pending = list(procs)
+    while pending and time.monotonic() < deadline:
+        still = []
+        for proc in pending:
+            try:
+                if proc.status() != psutil.STATUS_ZOMBIE:
+                    still.append(proc)
+            except psutil.Error:
+                pass
+        pending = still
+        if pending:
+            time.sleep(0.005)
+
+
 def sweep_orphans(keep_launchers: bool) -> None:
     """Kill what the grader adopted as subreaper: orphans of submissions whose launcher died.
 
@@ -592,7 +634,7 @@ def _is_launcher(proc: psutil.Process) -> bool:
         cmd = proc.cmdline()
     except psutil.Error:
         return False
-    return "grader.sandbox" in cmd
+    return LAUNCHER in cmd
 
 
 def new_workdir() -> Path:

@@ -189,7 +189,7 @@ def survivors(marker: str) -> list[str]:
             cmdline = " ".join(proc.info["cmdline"] or [])
         except psutil.Error:
             continue
-        if LEFTOVER in cmdline or "sleep 4242" in cmdline or ("grader.sandbox" in cmdline and marker in cmdline):
+        if LEFTOVER in cmdline or "sleep 4242" in cmdline or ("grader/sandbox.py" in cmdline and marker in cmdline):
             found.append(f"{proc.pid}: {cmdline[:200]}")
     return found
 
