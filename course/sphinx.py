@@ -66,13 +66,19 @@ def site_url(config) -> str:
 
 
 def _configure(app, config) -> None:
+    # `{only} solutions` blocks appear only in a build whose table of contents has the
+    # Solutions part (make book), not in the student build (make student-book).
+    toc = Path(app.srcdir, getattr(config, "external_toc_path", "") or "_toc.yml")
+    if toc.is_file() and "solutions/" in toc.read_text(encoding="utf-8"):
+        app.tags.add("solutions")
     config.templates_path = [str(TEMPLATES), *config.templates_path]
+    # With no default mode the theme's script logs "invalid theme mode" on a reader's first visit.
+    config.html_context = {"default_mode": "auto", **(config.html_context or {})}
     config.html_static_path = [*config.html_static_path, str(STATIC)]
     config.html_baseurl = site_url(config)
     config.mathjax_path = MATHJAX_PATH
     config.mathjax3_config = {**MATHJAX_CONFIG, **(config.mathjax3_config or {})}
-    config.numfig_format = {"figure": "Figure %s", "table": "Table %s", "code-block": "Listing %s",
-                            "section": "Section %s"}
+    config.numfig_format = {**(config.numfig_format or {}), "figure": "Figure %s"}
     config.bibtex_default_style = "course-author-year"
 
 
@@ -252,7 +258,11 @@ def _icon_codepoints(css: str, used_classes: set[str]) -> set[int]:
 
 
 def _subset_icon_fonts(outdir: Path) -> None:
+    import logging
+
     from fontTools import subset
+
+    logging.getLogger("fontTools").setLevel(logging.WARNING)
 
     fonts = sorted((outdir / "_static" / "vendor").rglob("fa-*.woff2"))
     css_file = outdir / "_static" / "styles" / "pydata-sphinx-theme.css"
