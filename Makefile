@@ -56,7 +56,7 @@ student-book: $(READY)
 # (course/pdf.py says how). No LaTeX needed.
 pdf: $(READY)
 	$(BIN)/jupyter-book build . --builder singlehtml --path-output _build/pdf -W -n --keep-going
-	$(PY) -m course.pdf _build/pdf/_build/singlehtml/index.html $(PDF)
+	$(PY) -m course.pdf _build/pdf/_build/singlehtml $(PDF)
 
 # pytest exits 5 when it collected nothing: that is a broken configuration, not a pass.
 test: $(READY)

@@ -1,4 +1,4 @@
-"""`python -m course.pdf SINGLEHTML OUT.pdf`: the whole book as one PDF, offline.
+"""`python -m course.pdf SINGLEHTML_DIR OUT.pdf`: the whole book as one PDF, offline.
 
 `make pdf` first builds the book as a single HTML page (Sphinx's singlehtml builder, from the
 stored outputs), then this prints that page with headless Chromium (Debian's `chromium`, or any
@@ -9,6 +9,7 @@ No LaTeX and no download: the same tools that test the site make its PDF.
 
 from __future__ import annotations
 
+import re
 import shutil
 import sys
 import time
@@ -36,6 +37,9 @@ def print_pdf(html: Path, out: Path) -> int:
         page.goto(html.resolve().as_uri(), wait_until="load")
         page.evaluate("document.querySelectorAll('img[loading=lazy]').forEach((i) => { i.loading = 'eager'; })")
         page.wait_for_function("Array.from(document.images).every((i) => i.complete)", timeout=120_000)
+        broken = page.evaluate("Array.from(document.images).filter((i) => !i.naturalWidth).map((i) => i.src)")
+        if broken:
+            raise SystemExit(f"{len(broken)} pictures did not load, e.g. {broken[0]}")
         page.wait_for_function("window.MathJax && MathJax.startup && MathJax.startup.promise", timeout=60_000)
         page.evaluate("MathJax.startup.promise")
         page.emulate_media(media="print")
@@ -46,14 +50,27 @@ def print_pdf(html: Path, out: Path) -> int:
     return out.stat().st_size
 
 
+def single_page(folder: Path) -> Path:
+    """The one page of a singlehtml build. Its links are relative to the build's root, but Sphinx
+    writes it beside the root document (book/00_intro.html): a copy at the root resolves them."""
+    redirect = (folder / "index.html").read_text(encoding="utf-8")
+    match = re.search(r'url=([^"]+)"', redirect)
+    source = folder / match.group(1) if match else folder / "index.html"
+    page = folder / "book.html"
+    shutil.copyfile(source, page)
+    return page
+
+
 def main(argv: list[str]) -> int:
     if len(argv) != 2:
-        print("usage: python -m course.pdf SINGLEHTML_INDEX OUT.pdf", file=sys.stderr)
+        print("usage: python -m course.pdf SINGLEHTML_DIR OUT.pdf", file=sys.stderr)
         return 2
-    html, out = Path(argv[0]), Path(argv[1])
-    if not html.is_file():
-        print(f"{html}: no such page (build it with the singlehtml builder first)", file=sys.stderr)
+    folder, out = Path(argv[0]), Path(argv[1])
+    if not (folder / "index.html").is_file():
+        print(f"{folder}: no singlehtml build here (make pdf builds one)", file=sys.stderr)
         return 2
+    html = single_page(folder)
+    out.parent.mkdir(parents=True, exist_ok=True)
     began = time.perf_counter()
     size = print_pdf(html, out)
     print(f"{out}: {size / 1e6:.1f} MB, printed in {time.perf_counter() - began:.0f} s")

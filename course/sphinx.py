@@ -83,12 +83,28 @@ def _configure(app, config) -> None:
 
 
 def _builder_inited(app) -> None:
+    if app.builder.name == "singlehtml":
+        # make pdf builds one page with the singlehtml builder. Some extension registers a
+        # handler for it, so Sphinx no longer falls back to the html handlers, and myst-nb's
+        # hidden-input cells (registered for html only) would stop the build: share them.
+        handlers = app.registry.translation_handlers
+        single = handlers.setdefault("singlehtml", {})
+        for node, pair in handlers.get("html", {}).items():
+            single.setdefault(node, pair)
     if app.builder.format == "html" and hasattr(app.builder, "templates"):
-        app.builder.templates.environment.filters["without_fontawesome_script"] = _without_fontawesome
+        filters = app.builder.templates.environment.filters
+        filters["without_fontawesome_script"] = _without_fontawesome
+        filters["without_search_index"] = _without_search_index
 
 
 def _without_fontawesome(head: str) -> str:
     return re.sub(r'\s*<script[^>]*/fontawesome\.js[^>]*></script>', "", str(head))
+
+
+def _without_search_index(head: str) -> str:
+    """pydata-sphinx-theme loads the search index (100 kB) on every page for search-as-you-type,
+    which is off here: the search box sends the reader to search.html, which loads it."""
+    return re.sub(r'\s*<script src="[^"]*(searchindex|searchtools|language_data)\.js"></script>', "", str(head))
 
 
 # --- every page --------------------------------------------------------------------------------
@@ -110,6 +126,22 @@ def _drop_repeated_scripts(app, pagename, templatename, context, doctree) -> Non
     # In place: extensions that run later in this event (sphinx.ext.mathjax adds MathJax here)
     # append to the very list the template reads.
     scripts[:] = unique
+
+
+def _drop_unused_design_assets(app, pagename, templatename, context, doctree) -> None:
+    """Jupyter Book always loads sphinx-design (62 kB); the course uses none of its components."""
+    if "sd-" in context.get("body", ""):
+        return
+    for key, name in (("css_files", "sphinx-design"), ("script_files", "design-tabs")):
+        if context.get(key):
+            context[key][:] = [f for f in context[key] if name not in (getattr(f, "filename", str(f)) or "")]
+
+
+def _citation_roles(app, pagename, templatename, context, doctree) -> None:
+    """docutils marks each bibliography entry doc-biblioentry, a role ARIA 1.3 deprecates, inside
+    a role="list": axe reports the list as having no valid items (critical). Plain list items."""
+    if "body" in context and 'role="doc-biblioentry"' in context["body"]:
+        context["body"] = context["body"].replace('role="doc-biblioentry"', 'role="listitem"')
 
 
 def _description(doctree) -> str:
@@ -190,8 +222,8 @@ FRAMES_JSON = re.compile(r'(<script type="application/json" class="course-slider
 FIRST_FRAME = re.compile(r'(<figure class="course-slider"[^>]*>\s*<img src=")(data:image/png;base64,[^"]+)(")')
 
 
-def compress_png(data: bytes) -> bytes:
-    """The same picture with at most 256 colours: a third of the bytes for a line plot."""
+def compress_png(data: bytes, colours: int = 256) -> bytes:
+    """The same picture with at most `colours` colours: a third of the bytes for a line plot."""
     from PIL import Image
 
     with Image.open(io.BytesIO(data)) as image:
@@ -201,7 +233,7 @@ def compress_png(data: bytes) -> bytes:
         if image.mode == "RGBA" and image.getextrema()[3][0] == 255:
             image = image.convert("RGB")
         method = Image.Quantize.FASTOCTREE if image.mode == "RGBA" else Image.Quantize.MEDIANCUT
-        small = image.quantize(colors=256, method=method, dither=Image.Dither.NONE)
+        small = image.quantize(colors=colours, method=method, dither=Image.Dither.NONE)
         out = io.BytesIO()
         small.save(out, format="PNG", optimize=True)
     return out.getvalue() if out.tell() < len(data) else data
@@ -214,14 +246,14 @@ def _frame_file(app, uri: str) -> str:
     target = Path(app.outdir) / FRAMES_DIR / name
     if not target.exists():
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(compress_png(data))
+        target.write_bytes(compress_png(data, colours=64))   # frames are seen in motion
     return f"{FRAMES_DIR}/{name}"
 
 
 def _externalise_frames(app, doctree, docname) -> None:
     if app.builder.format != "html":
         return
-    page = app.builder.get_target_uri(docname).split("#")[0]
+    page = app.builder.get_target_uri(docname).split("#")[0]   # singlehtml: "" (root-relative)
     prefix = posixpath.relpath(".", posixpath.dirname(page) or ".")
     prefix = "" if prefix == "." else prefix + "/"
 
@@ -285,6 +317,17 @@ def _subset_icon_fonts(outdir: Path) -> None:
         subset.save_font(loaded, str(font), options)
     for ttf in (outdir / "_static" / "vendor").rglob("fa-*.ttf"):
         ttf.unlink()  # woff2 is read by every browser the theme supports
+    # The theme's CSS defines every FontAwesome icon (67 kB of rules): keep the ones in use.
+    keep = {f".{name}" for name in used}
+
+    def rule(match: re.Match) -> str:
+        selectors = [s.strip() for s in match.group(1).split(",")]
+        icons = [re.fullmatch(r"(\.fa-[a-z0-9-]+):{1,2}before", s) for s in selectors]
+        if all(icons) and not any(m.group(1) in keep for m in icons):
+            return ""
+        return match.group(0)
+
+    css_file.write_text(FONT_AWESOME_CLASS_RULE.sub(rule, css_file.read_text(encoding="utf-8")), encoding="utf-8")
 
 
 def _finish(app, exception) -> None:
@@ -357,6 +400,8 @@ def setup(app):
     # Early: html-page-context stops at the first handler that returns a template name.
     app.connect("html-page-context", _drop_repeated_scripts, priority=100)
     app.connect("html-page-context", _page_metadata)
+    app.connect("html-page-context", _citation_roles)
+    app.connect("html-page-context", _drop_unused_design_assets, priority=100)
     app.connect("html-page-context", _not_found_base)
     app.connect("html-collect-pages", _not_found_page)
     app.connect("env-get-updated", _number_within_chapters, priority=900)
@@ -364,4 +409,5 @@ def setup(app):
     app.connect("doctree-resolved", _externalise_frames)
     app.connect("build-finished", _finish, priority=900)
     app.add_css_file("course.css")
+    app.add_js_file("course.js", loading_method="defer")
     return {"parallel_read_safe": True, "parallel_write_safe": True}
