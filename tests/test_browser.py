@@ -197,12 +197,17 @@ def check_images(page) -> list[str]:
 
 
 SLIDERS = """() => Array.from(document.querySelectorAll('.course-slider')).map((root) => {
-  const column = root.closest('article').getBoundingClientRect();
+  // The column is the output area's content box: what the reader sees without scrolling it.
+  const area = root.closest('.cell_output') || root.closest('article');
+  const style = getComputedStyle(area), outer = area.getBoundingClientRect();
+  const column = {left: outer.left + parseFloat(style.paddingLeft),
+                  right: outer.left + area.clientWidth - parseFloat(style.paddingRight)};
   const box = root.getBoundingClientRect(), input = root.querySelector('input[type=range]');
   const label = input.getAttribute('aria-label') || (input.labels[0] || {}).textContent || '';
-  const controls = Array.from(root.querySelectorAll('button, input, output')).map((e) => e.getBoundingClientRect());
+  const parts = Array.from(root.querySelectorAll('img, button, input, output')).map((e) => e.getBoundingClientRect());
   return {left: box.left - column.left, right: column.right - box.right, label: label.trim(),
-          controlsInside: controls.every((r) => r.right <= column.right + 1 && r.left >= column.left - 1),
+          partsInside: parts.every((r) => r.right <= column.right + 1 && r.left >= column.left - 1),
+          areaScrolls: area.scrollWidth > area.clientWidth + 1,
           inputWidth: input.getBoundingClientRect().width};
 })"""
 
@@ -210,7 +215,7 @@ SLIDERS = """() => Array.from(document.querySelectorAll('.course-slider')).map((
 def check_sliders(page) -> list[str]:
     problems = []
     for i, slider in enumerate(page.evaluate(SLIDERS)):
-        if slider["left"] < -1 or slider["right"] < -1 or not slider["controlsInside"]:
+        if slider["left"] < -1 or slider["right"] < -1 or not slider["partsInside"] or slider["areaScrolls"]:
             problems.append(f"slider {i + 1} does not fit the column: {slider}")
         if slider["inputWidth"] < 60:
             problems.append(f"slider {i + 1}'s range input is {slider['inputWidth']:.0f} px wide")
