@@ -20,11 +20,12 @@ export PYTHONHASHSEED := 0
 # Every notebook that has a MyST source (the .md files with a kernelspec header).
 NOTEBOOK_SOURCES = $(shell grep -l '^kernelspec:' book/*.md exercises/*.md solutions/*.md 2>/dev/null)
 
-.PHONY: help venv book student-book pdf test benchmark lab serve sync execute clean
+.PHONY: help venv book student-book pdf test check-platforms benchmark lab serve sync execute clean
 
 help:
 	@echo "make book          build the site into $(HTML) (warnings are errors)"
-	@echo "make test          run every test: notebooks (nbval), pairing, grader, book build"
+	@echo "make test          run every test: notebooks (nbval, here and as another machine), pairing, grader, book"
+	@echo "make check-platforms  ask pip whether every pin has a wheel on Linux, macOS and Windows (needs PyPI)"
 	@echo "make lab           open JupyterLab; .md notebooks open as notebooks"
 	@echo "make serve         serve the built site on http://localhost:$(PORT)"
 	@echo "make student-book  build the site without solutions into _build/student/html"
@@ -37,6 +38,8 @@ help:
 venv: $(READY)
 
 $(READY): requirements.txt pyproject.toml
+	@# TensorFlow 2.21 has wheels for Python 3.11 to 3.13 only: say so, before pip fails obscurely
+	@$(if $(wildcard $(PY)),$(PY),$(PYTHON)) course/supported_python.py
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade "pip==26.3"
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
@@ -62,6 +65,10 @@ pdf: $(READY)
 test: $(READY)
 	@$(PY) -m pytest -n $(JOBS) $(PYTEST_ARGS); status=$$?; \
 	if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$status
+
+# Every pin has a wheel for Linux x86-64 and aarch64, macOS arm64 and Windows, Python 3.11-3.13.
+check-platforms: $(READY)
+	$(PY) .ci/check_platforms.py
 
 # Jupytext's contents manager lets JupyterLab open a paired .md as a notebook; the override
 # makes a double click do so (right click, Open With, Notebook works either way).

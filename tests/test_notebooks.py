@@ -89,6 +89,9 @@ def test_first_code_cell_sets_up_reproducibly(md: Path):
             "set TF_CPP_MIN_LOG_LEVEL before Keras is imported"
         assert "keras.utils.set_random_seed(" in first
         assert "enable_op_determinism()" in first
+        # One thread per pool: otherwise TensorFlow splits sums by the machine's core count, and
+        # an 8-core laptop computes other last bits than the machine that stored the outputs.
+        assert "pin_thread_pools()" in first, "call course.setup.pin_thread_pools() in the first cell"
     assert "google.colab" in first, "the first cell installs the course package in Colab"
 
 
