@@ -12,13 +12,16 @@ the pages they produce.
   (sphinx-book-theme#988, #999), whichever is released first: test_navigation_opens says when.
 - Weight. The theme puts a 1.5 MB FontAwesome script on every page, although its CSS already
   draws the same icons from web fonts: the script is dropped, and the fonts are cut down to the
-  icons the site uses. MathJax is loaded without its 430 kB menu. Slider frames leave the HTML
+  icons the site uses. MathJax is loaded without its 430 kB menu (and the site keeps only the
+  MathJax components it loads: 24 MB less). Slider frames leave the HTML
   for image files (palette PNGs), and every figure is palette-compressed (256 colours; line plots
   lose nothing visible).
 - Numbered figures. A figure made from a cell's `mystnb.figure` metadata (or a `{figure}`) is
   numbered within its chapter, "Figure 6.3", so prose can say {numref}`fig-name`; exercises too.
 - Readers' expectations: page metadata for link previews, a 404 page, an author-year
-  bibliography, exercise pages that say where an answer goes, and the course's CSS.
+  bibliography, exercise pages that say where an answer goes, the course's CSS and script
+  (course/static), and `{only} solutions` blocks shown only in a build with the Solutions part.
+- `make pdf` prints a singlehtml build: myst-nb's node handlers are shared with that builder.
 - sphinx-thebe registers its configuration script twice (a SyntaxError in the console); the
   repeated script tag is dropped.
 """
@@ -33,6 +36,7 @@ import json
 import os
 import posixpath
 import re
+import shutil
 from pathlib import Path
 
 from docutils import nodes
@@ -330,6 +334,24 @@ def _subset_icon_fonts(outdir: Path) -> None:
     css_file.write_text(FONT_AWESOME_CLASS_RULE.sub(rule, css_file.read_text(encoding="utf-8")), encoding="utf-8")
 
 
+def _prune_mathjax(outdir: Path) -> None:
+    """sphinx-mathjax-offline copies all of MathJax (24 MB); the pages load startup.js and the
+    components in MATHJAX_CONFIG, plus TeX extensions on demand (input/ stays whole)."""
+    root = outdir / "_static" / "mathjax"
+    if not root.is_dir():
+        return
+    keep = {"startup.js", "core.js", "loader.js"}
+    for bundle in root.glob("*.js"):
+        if bundle.name not in keep:
+            bundle.unlink()
+    for folder in ("sre", "ui", "output/svg"):
+        shutil.rmtree(root / folder, ignore_errors=True)
+    (root / "output" / "svg.js").unlink(missing_ok=True)
+    for extra in (root / "a11y").glob("*.js"):
+        if extra.name != "assistive-mml.js":
+            extra.unlink()
+
+
 def _finish(app, exception) -> None:
     if exception is not None or app.builder.format != "html":
         return
@@ -338,6 +360,7 @@ def _finish(app, exception) -> None:
         if not png.name.startswith("slider-"):
             png.write_bytes(compress_png(png.read_bytes()))
     _subset_icon_fonts(outdir)
+    _prune_mathjax(outdir)
     for leftover in [outdir / "_static" / "scripts" / "fontawesome.js",
                      *outdir.joinpath("_static").rglob("*.map")]:
         leftover.unlink(missing_ok=True)
