@@ -9,6 +9,7 @@ READY  := $(VENV)/.ready
 JOBS   ?= 2
 PORT   ?= 8000
 HTML   := _build/html
+PDF    := _build/pdf/learning-rates-course.pdf
 PYTEST_ARGS ?=
 
 # TensorFlow's C++ logging and oneDNN notices would otherwise leak into outputs and logs.
@@ -19,7 +20,7 @@ export PYTHONHASHSEED := 0
 # Every notebook that has a MyST source (the .md files with a kernelspec header).
 NOTEBOOK_SOURCES = $(shell grep -l '^kernelspec:' book/*.md exercises/*.md solutions/*.md 2>/dev/null)
 
-.PHONY: help venv book student-book test check-platforms benchmark lab serve sync execute clean
+.PHONY: help venv book student-book pdf test check-platforms benchmark lab serve sync execute clean
 
 help:
 	@echo "make book          build the site into $(HTML) (warnings are errors)"
@@ -28,6 +29,7 @@ help:
 	@echo "make lab           open JupyterLab; .md notebooks open as notebooks"
 	@echo "make serve         serve the built site on http://localhost:$(PORT)"
 	@echo "make student-book  build the site without solutions into _build/student/html"
+	@echo "make pdf           the whole book as one PDF: $(PDF) (needs chromium)"
 	@echo "make sync          write each .md notebook into its .ipynb twin (code and text only)"
 	@echo "make execute       sync, then re-execute notebooks and store their outputs (NB=path.md for one)"
 	@echo "make benchmark     time the grader on a class of 20 submissions"
@@ -52,6 +54,12 @@ book: $(READY)
 student-book: $(READY)
 	$(BIN)/jupyter-book build . --toc _toc_student.yml --path-output _build/student --builder html -W -n --keep-going
 	@echo "The student book (no solutions) is at $(abspath _build/student/_build/html)/index.html"
+
+# The whole book as one PDF, offline: a single-page build printed by headless Chromium
+# (course/pdf.py says how). No LaTeX needed.
+pdf: $(READY)
+	$(BIN)/jupyter-book build . --builder singlehtml --path-output _build/pdf -W -n --keep-going
+	$(PY) -m course.pdf _build/pdf/_build/singlehtml $(PDF)
 
 # pytest exits 5 when it collected nothing: that is a broken configuration, not a pass.
 test: $(READY)
