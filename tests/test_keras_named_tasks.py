@@ -69,6 +69,21 @@ def test_reduce_lr_on_plateau_agrees_with_keras_through_the_grader(seed):
     assert cuts >= 10  # the cases exercise the callback, not only a constant rate
 
 
+@pytest.mark.parametrize("seed", SEEDS)
+def test_cosine_decay_restarts_agrees_with_keras_through_the_grader(seed):
+    import keras
+
+    answers = solution_answers("04_warmup_cosine_one_cycle", "cosine_decay_restarts", seed)
+    assert len(answers) >= 20
+    for (step, lr0, first, *rest), ours in answers:
+        theirs = float(keras.optimizers.schedules.CosineDecayRestarts(lr0, first, *rest)(step))
+        # float32 precision, on the schedule's scale: Keras divides step / first_decay_steps in
+        # float32 and keeps only the fraction of the cycle, which loses digits as the step
+        # grows (a relative 6e-8 of step / first_decay_steps, times pi / 2 for the cosine)
+        tolerance = 5e-7 * lr0 * (1 + step / first)
+        assert abs(ours - theirs) <= tolerance, ((step, lr0, first, *rest), ours, theirs)
+
+
 # A learner's shortcut: build the Keras object and read its values.
 KERAS_PLATEAU_BODY = '''{indent}optimizer = keras.optimizers.SGD(learning_rate=lr)
 {indent}callback = keras.callbacks.ReduceLROnPlateau(monitor="val_loss", mode="min", factor=factor,
@@ -83,8 +98,14 @@ KERAS_PLATEAU_BODY = '''{indent}optimizer = keras.optimizers.SGD(learning_rate=l
 {indent}return rates
 '''
 
+KERAS_RESTARTS_BODY = '''{indent}schedule = keras.optimizers.schedules.CosineDecayRestarts(
+{indent}    initial_learning_rate, first_decay_steps, t_mul=t_mul, m_mul=m_mul, alpha=alpha)
+{indent}return float(schedule(step))
+'''
+
 SHORTCUTS = {
     ("03_learning_rate_decay", "reduce_lr_on_plateau"): KERAS_PLATEAU_BODY,
+    ("04_warmup_cosine_one_cycle", "cosine_decay_restarts"): KERAS_RESTARTS_BODY,
 }
 
 
