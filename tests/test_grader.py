@@ -178,7 +178,13 @@ def test_exercise_headings_state_the_spec_points():
         for task in exercise.tasks:
             assert f"`{task.name}(" in text, f"exercise {slug} does not state the task {task.name}"
         stated = sum(float(p) for p in re.findall(r"^## Task \d+: .*\((\d+(?:\.\d+)?) points?\)", text, re.M))
+        # the reworked form, which shows the level too: "## Task 2 (core, 3 points): ..."
+        leveled = re.findall(r"^## Task \d+ \(([a-z-]+), (\d+(?:\.\d+)?) points?\): ", text, re.M)
+        stated += sum(float(p) for _, p in leveled)
         assert stated == exercise.points, f"exercise {slug}: headings add up to {stated}, the spec to {exercise.points}"
+        if leveled:
+            assert [(level, float(p)) for level, p in leveled] == [(t.level, t.points) for t in exercise.tasks], \
+                f"exercise {slug}: the headings' levels and points differ from the spec's"
 
 
 # ---- check(), the learner's side -------------------------------------------------------------
