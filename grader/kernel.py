@@ -355,7 +355,7 @@ class SandboxedKernel:
             raise KernelDied("the sandbox exited while starting") from None
         found = {}
         for proc in candidates:
-            ns_pid = _ns_pid(proc.pid)
+            ns_pid = _ns_pid(proc.pid) or proc.pid  # no /proc (macOS): no namespaces either
             if ns_pid in (kernel, launcher) and ns_pid not in found:
                 found[ns_pid] = proc.pid
         if kernel not in found or launcher not in found:
