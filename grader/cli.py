@@ -1,8 +1,9 @@
-"""Command line: `python -m grader grade ...` and `python -m grader list`.
+"""Command line: `python -m grader grade|gradescope|bundle|list|check-sandbox ...`.
 
 Exit status: 0 when grading worked (whatever the scores), 2 for a usage error (unknown exercise,
 missing submission, unwritable --out), 3 when the solution notebook itself fails, 4 when
---require-confinement finds an isolation layer missing on this machine.
+--require-confinement finds an isolation layer missing on this machine (check-sandbox too), 1
+when a submission's report could not be written (the gradebook names it).
 """
 
 from __future__ import annotations
@@ -132,9 +133,7 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _check_sandbox(args: argparse.Namespace) -> int:
-    from .isolation import probe
-
-    from .isolation import is_privileged
+    from .isolation import is_privileged, probe
 
     confinement = probe()
     if confinement.privileged:

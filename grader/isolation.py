@@ -73,11 +73,13 @@ class Confinement:
 
 @dataclass(frozen=True)
 class ReadablePaths:
-    """The host paths a sandbox sees, read-only and at the same place.
+    """The host paths a sandbox sees, read-only and at the same place: the one policy to extend.
 
-    `hidden` paths are masked by an empty folder inside them (bubblewrap only). To run graded
-    functions where a package cannot be imported, list its folder there, for example
-    ``site-packages/tensorflow``; the Landlock-only fallback cannot hide paths beneath a root.
+    A path added to `roots` becomes readable (bubblewrap binds it, Landlock allows it). A path in
+    `hidden`, beneath a root, is covered by an empty read-only folder (bubblewrap only: Landlock
+    cannot take back part of a root). A hidden package folder such as site-packages/tensorflow
+    then imports as an empty namespace package, so anything taken from it fails; for an
+    ImportError at `import` itself, add a meta-path hook to the kernel's start-up as well.
     """
 
     roots: tuple[str, ...]

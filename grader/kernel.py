@@ -89,6 +89,18 @@ class KernelDied(Exception):
     pass
 
 
+@dataclass(frozen=True)
+class _Layout:
+    """Where one sandbox's files are, on the host and inside."""
+    ipc: Path  # the kernel's sockets, shared with the sandbox
+    relay: Path  # the grader's ends of the relay, private to it
+    client_file: Path  # the grader's connection file (through the relay)
+    ports: list[int]
+    paths: isolation.ReadablePaths
+    binds: list[tuple[str, str, bool]]  # (host path, inside path, writable) for bwrap
+    inside_config: str  # the launcher's configuration, as the launcher sees it
+
+
 _GARBLED = object()  # a message that does not parse or is not signed with the session key
 
 
@@ -174,32 +186,63 @@ class SandboxedKernel:
 
     # ---- life cycle -------------------------------------------------------------------------
     def start(self) -> None:
+        layout = self._prepare()
+        self.launcher = subprocess.Popen(
+            self._command(layout), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, start_new_session=True, cwd=self.workdir,
+            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"},  # no secrets
+        )
+        line = self._read_launcher_line()
+        if "error" in line:
+            raise KernelDied(f"the sandbox could not be set up: {str(line['error'])[:300]}")
+        self.problem = line.get("confinement")
+        self._find_processes(line.get("kernel_pid"), line.get("launcher_pid"))
+        if self.group is None:
+            self._watch = threading.Thread(target=self._watch_memory, daemon=True)
+            self._watch.start()
+        self._wait_for_sockets(layout.ipc, layout.ports)
+        self.relay = Relay([(layout.relay / f"k-{port}", layout.ipc / f"k-{port}") for port in layout.ports])
+        self.relay.allow(self.limits.flood_bytes)
+        self.relay.start()
+        self.context = zmq.Context()
+        # A request to a kernel whose connection is gone must fail, never wait forever.
+        self.context.setsockopt(zmq.SNDTIMEO, SEND_MS)
+        client = BlockingKernelClient(connection_file=str(layout.client_file), context=self.context)
+        client.load_connection_file()
+        # No stdin (input() must fail), no heartbeat (the pidfds tell a death at once), no control.
+        client.start_channels(shell=True, iopub=True, stdin=False, hb=False, control=False)
+        self.client = client
+        try:
+            self._wait_until_ready(time.monotonic() + self.limits.startup_seconds)
+        except zmq.ZMQError:
+            raise KernelDied("the kernel's sockets did not answer") from None
+
+    def _prepare(self) -> _Layout:
+        """The sandbox's folders, its connection files and the launcher's configuration."""
         limits, confinement = self.limits, self.confinement
         in_namespaces = confinement.bwrap is not None
         uid = isolation.sandbox_uid() if confinement.privileged else None
-        ipc = self.workdir / "ipc"
+        workdir = self.workdir
+        ipc, relay = workdir / "ipc", workdir / "relay"  # the kernel's sockets; the grader's ends
         ipc.mkdir(mode=0o700)
+        relay.mkdir(mode=0o700)
         if in_namespaces:
-            home, run = isolation.INSIDE_HOME, isolation.INSIDE_RUN
-            inside_ipc = f"{run}/ipc"
+            home, run, inside_ipc = isolation.INSIDE_HOME, isolation.INSIDE_RUN, f"{isolation.INSIDE_RUN}/ipc"
         else:
-            home, run = str(self.workdir / "home"), str(self.workdir)
-            inside_ipc = str(ipc)
+            home, run, inside_ipc = str(workdir / "home"), str(workdir), str(ipc)
             Path(home).mkdir(mode=0o700)
-            os.chmod(self.workdir, 0o711)  # the sandbox's user may pass through to its folders
+            os.chmod(workdir, 0o711)  # the sandbox's user may pass through to its folders
         if uid is not None:
             os.chown(ipc, uid, uid)
-        relay_dir = self.workdir / "relay"  # the grader's ends of the relay: private to it
-        relay_dir.mkdir(mode=0o700)
         key = os.urandom(32).hex().encode()
-        conn_file = str(self.workdir / "client.json")
-        _, info = write_connection_file(conn_file, ip=str(relay_dir / "k"), key=key, transport="ipc")
-        kernel_conn = self.workdir / "kernel.json"
-        kernel_conn.write_text(json.dumps({**info, "key": key.decode(), "ip": f"{inside_ipc}/k"}))
-        kernel_conn.chmod(0o644)  # for the sandbox's user; the folder around it stays private
+        client_file = workdir / "client.json"
+        _, info = write_connection_file(str(client_file), ip=str(relay / "k"), key=key, transport="ipc")
+        kernel_file = workdir / "kernel.json"
+        kernel_file.write_text(json.dumps({**info, "key": key.decode(), "ip": f"{inside_ipc}/k"}))
+        kernel_file.chmod(0o644)  # for the sandbox's user; the folder around it stays private
         paths = isolation.readable_paths()
-        extras = SANDBOX_EXTRAS if in_namespaces else DIRECT_EXTRAS + (str(kernel_conn), str(self.workdir / "sandbox.json"))
-        memory = limits.memory_mb * 2**20
+        config_file = workdir / "sandbox.json"
+        extras = SANDBOX_EXTRAS if in_namespaces else DIRECT_EXTRAS + (str(kernel_file), str(config_file))
         config = {
             "home": home,
             "uid": uid,
@@ -215,51 +258,26 @@ class SandboxedKernel:
             "read_write": [home, "/dev/shm", "/dev/null"] if in_namespaces else [home, "/dev/null"],
             "sockets_only": [inside_ipc],
         }
-        config_file = self.workdir / "sandbox.json"
         config_file.write_text(json.dumps(config))
         config_file.chmod(0o644)
-        launcher = [sys.executable, "-I", "-S", LAUNCHER, f"{run}/sandbox.json"]
-        if in_namespaces:
-            binds = [(str(config_file), f"{run}/sandbox.json", False),
-                     (str(kernel_conn), f"{run}/kernel.json", False), (str(ipc), inside_ipc, True)]
-            argv = isolation.bwrap_argv(confinement.bwrap, confinement.privileged, paths,
-                                        memory // HOME_SHARE, binds, launcher)
-        else:
-            argv = launcher
+        binds = [(str(config_file), f"{run}/sandbox.json", False),
+                 (str(kernel_file), f"{run}/kernel.json", False), (str(ipc), inside_ipc, True)]
+        return _Layout(ipc, relay, client_file, [info[f"{name}_port"] for name in CHANNELS],
+                       paths, binds, f"{run}/sandbox.json")
+
+    def _command(self, layout: _Layout) -> list[str]:
+        """The launcher, inside bubblewrap where it works, joining the sandbox's cgroup first."""
+        argv = [sys.executable, "-I", "-S", LAUNCHER, layout.inside_config]
+        confinement = self.confinement
+        memory = self.limits.memory_mb * 2**20
+        if confinement.bwrap is not None:
+            argv = isolation.bwrap_argv(confinement.bwrap, confinement.privileged, layout.paths,
+                                        memory // HOME_SHARE, layout.binds, argv)
         if confinement.cgroups is not None:
-            self.group = confinement.cgroups.create(memory, limits.max_processes, limits.cpus)
+            self.group = confinement.cgroups.create(memory, self.limits.max_processes, self.limits.cpus)
             procs = [str(p) for p in self.group.procs_files]
             argv = ["/bin/sh", "-c", JOIN_CGROUP, "sh", str(len(procs)), *procs, *argv]
-        self.launcher = subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            start_new_session=True, cwd=self.workdir,
-            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"},  # no secrets
-        )
-        line = self._read_launcher_line()
-        if "error" in line:
-            raise KernelDied(f"the sandbox could not be set up: {str(line['error'])[:300]}")
-        self.problem = line.get("confinement")
-        self._find_processes(line.get("kernel_pid"), line.get("launcher_pid"))
-        if self.group is None:
-            self._watch = threading.Thread(target=self._watch_memory, daemon=True)
-            self._watch.start()
-        self._wait_for_sockets(ipc, info)
-        ports = [info[f"{name}_port"] for name in CHANNELS]
-        self.relay = Relay([(relay_dir / f"k-{port}", ipc / f"k-{port}") for port in ports])
-        self.relay.allow(limits.flood_bytes)
-        self.relay.start()
-        self.context = zmq.Context()
-        # A request to a kernel whose connection is gone must fail, never wait forever.
-        self.context.setsockopt(zmq.SNDTIMEO, SEND_MS)
-        client = BlockingKernelClient(connection_file=conn_file, context=self.context)
-        client.load_connection_file()
-        # No stdin (input() must fail), no heartbeat (the pidfds tell a death at once), no control.
-        client.start_channels(shell=True, iopub=True, stdin=False, hb=False, control=False)
-        self.client = client
-        try:
-            self._wait_until_ready(time.monotonic() + limits.startup_seconds)
-        except zmq.ZMQError:
-            raise KernelDied("the kernel's sockets did not answer") from None
+        return argv
 
     def _wait_until_ready(self, deadline: float) -> None:
         """Until the kernel answers on its shell socket and its output reaches the grader.
@@ -337,7 +355,7 @@ class SandboxedKernel:
             raise KernelDied("the sandbox exited while starting") from None
         found = {}
         for proc in candidates:
-            ns_pid = _ns_pid(proc.pid)
+            ns_pid = _ns_pid(proc.pid) or proc.pid  # no /proc (macOS): no namespaces either
             if ns_pid in (kernel, launcher) and ns_pid not in found:
                 found[ns_pid] = proc.pid
         if kernel not in found or launcher not in found:
@@ -349,9 +367,9 @@ class SandboxedKernel:
         except (AttributeError, OSError):  # Linux before 5.3: the launcher's exit will do
             pass
 
-    def _wait_for_sockets(self, ipc: Path, info: dict) -> None:
+    def _wait_for_sockets(self, ipc: Path, ports: list[int]) -> None:
         """Connect only once the kernel made its sockets, and only to sockets (never to a link)."""
-        paths = [ipc / f"k-{info[f'{name}_port']}" for name in CHANNELS]
+        paths = [ipc / f"k-{port}" for port in ports]
         deadline = time.monotonic() + self.limits.startup_seconds
         while True:
             ready = True

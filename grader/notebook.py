@@ -14,6 +14,7 @@ numbers are bounded before it is parsed.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -80,7 +81,7 @@ def read_bytes(path: Path, links_stay_in_folder: bool = True) -> bytes:
     try:
         fd = os.open(target, flags)
     except OSError as exc:
-        if exc.errno == getattr(os, "ELOOP", -1) or exc.errno == 40:
+        if exc.errno == errno.ELOOP:
             raise Malformed("the file is a symbolic link that never reaches a file (a loop)") from None
         raise Malformed(f"cannot read the file: {exc.strerror}") from None
     try:

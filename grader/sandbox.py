@@ -47,8 +47,9 @@ def _sibling(name: str):
 
 
 def _descendants() -> list[int]:
+    """This process's descendants, from /proc (without it, as on macOS, the grader kills them)."""
     children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
+    for entry in (os.listdir("/proc") if os.path.isdir("/proc") else []):
         if not entry.isdigit():
             continue
         try:

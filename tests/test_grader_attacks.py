@@ -15,7 +15,6 @@ import csv
 import json
 import os
 import secrets
-import stat
 import subprocess
 import sys
 import tempfile
