@@ -9,6 +9,7 @@ READY  := $(VENV)/.ready
 JOBS   ?= 2
 PORT   ?= 8000
 HTML   := _build/html
+PDF    := _build/pdf/learning-rates-course.pdf
 PYTEST_ARGS ?=
 
 # TensorFlow's C++ logging and oneDNN notices would otherwise leak into outputs and logs.
@@ -19,14 +20,16 @@ export PYTHONHASHSEED := 0
 # Every notebook that has a MyST source (the .md files with a kernelspec header).
 NOTEBOOK_SOURCES = $(shell grep -l '^kernelspec:' book/*.md exercises/*.md solutions/*.md 2>/dev/null)
 
-.PHONY: help venv book student-book test benchmark lab serve sync execute clean
+.PHONY: help venv book student-book pdf test check-platforms benchmark lab serve sync execute clean
 
 help:
 	@echo "make book          build the site into $(HTML) (warnings are errors)"
-	@echo "make test          run every test: notebooks (nbval), pairing, grader, book build"
+	@echo "make test          run every test: notebooks (nbval, here and as another machine), pairing, grader, book"
+	@echo "make check-platforms  ask pip whether every pin has a wheel on Linux, macOS and Windows (needs PyPI)"
 	@echo "make lab           open JupyterLab; .md notebooks open as notebooks"
 	@echo "make serve         serve the built site on http://localhost:$(PORT)"
 	@echo "make student-book  build the site without solutions into _build/student/html"
+	@echo "make pdf           the whole book as one PDF: $(PDF) (needs chromium)"
 	@echo "make sync          write each .md notebook into its .ipynb twin (code and text only)"
 	@echo "make execute       sync, then re-execute notebooks and store their outputs (NB=path.md for one)"
 	@echo "make benchmark     time the grader on a class of 20 submissions"
@@ -35,6 +38,8 @@ help:
 venv: $(READY)
 
 $(READY): requirements.txt pyproject.toml
+	@# TensorFlow 2.21 has wheels for Python 3.11 to 3.13 only: say so, before pip fails obscurely
+	@$(if $(wildcard $(PY)),$(PY),$(PYTHON)) course/supported_python.py
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade "pip==26.3"
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
@@ -50,10 +55,20 @@ student-book: $(READY)
 	$(BIN)/jupyter-book build . --toc _toc_student.yml --path-output _build/student --builder html -W -n --keep-going
 	@echo "The student book (no solutions) is at $(abspath _build/student/_build/html)/index.html"
 
+# The whole book as one PDF, offline: a single-page build printed by headless Chromium
+# (course/pdf.py says how). No LaTeX needed.
+pdf: $(READY)
+	$(BIN)/jupyter-book build . --builder singlehtml --path-output _build/pdf -W -n --keep-going
+	$(PY) -m course.pdf _build/pdf/_build/singlehtml $(PDF)
+
 # pytest exits 5 when it collected nothing: that is a broken configuration, not a pass.
 test: $(READY)
 	@$(PY) -m pytest -n $(JOBS) $(PYTEST_ARGS); status=$$?; \
 	if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$status
+
+# Every pin has a wheel for Linux x86-64 and aarch64, macOS arm64 and Windows, Python 3.11-3.13.
+check-platforms: $(READY)
+	$(PY) .ci/check_platforms.py
 
 # Jupytext's contents manager lets JupyterLab open a paired .md as a notebook; the override
 # makes a double click do so (right click, Open With, Notebook works either way).

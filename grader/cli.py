@@ -127,7 +127,7 @@ def _list(args: argparse.Namespace) -> int:
     for slug, exercise in exercises().items():
         print(f"{slug}  ({exercise.points:g} points)  {exercise.title}")
         for task in exercise.tasks:
-            print(f"    {task.name:<28} {task.points:g} points, "
+            print(f"    {task.name:<28} {task.level:<8} {task.points:g} points, "
                   f"{len(task.public)} public cases + hidden cases")
     return 0
 

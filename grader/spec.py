@@ -18,7 +18,7 @@ import importlib
 import pkgutil
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Callable
+from typing import Any, Callable, Literal
 
 import numpy as np
 
@@ -33,6 +33,13 @@ class Case:
     expected: Any = None
 
 
+# How far past its chapter a task goes, shown to learners beside its points: a warm-up turns a
+# formula the chapter states into code; a core task is the step the chapter prepares; a stretch
+# task asks for more than the chapter shows (every exercise has at least one).
+Level = Literal["warm-up", "core", "stretch"]
+LEVELS: tuple[Level, ...] = ("warm-up", "core", "stretch")
+
+
 @dataclass(frozen=True)
 class Task:
     name: str  # the name of the function the learner defines
@@ -43,6 +50,11 @@ class Task:
     hint: str
     call: str | None = None  # source of `def call(fn, *args)` when fn(*args) is not the call
     all_or_nothing: bool = False  # full points only when every case passes
+    level: Level = "core"
+
+    def __post_init__(self) -> None:
+        if self.level not in LEVELS:
+            raise ValueError(f"task {self.name}: level must be one of {LEVELS}, not {self.level!r}")
 
     def hidden_cases(self, seed: int) -> list[tuple]:
         # A task's cases depend on the run's seed and on the task's name only, so that adding a

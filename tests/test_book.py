@@ -56,9 +56,9 @@ def test_pages_show_the_stored_outputs(site):
                    for o in c.outputs]
         images = sum("image/png" in o.get("data", {}) for o in outputs)
         html = page(site, entry)
-        assert len(re.findall(r'<img[^>]+src="[^"]*_images/', html)) == images, entry
+        assert len(re.findall(r'<img[^>]+src="[^"]*_images/(?!slider-)', html)) == images, entry
         for o in outputs:
-            if o.output_type == "stream":
+            if o.output_type == "stream" and o.text.strip():
                 first_line = o.text.strip().splitlines()[0]
                 escaped = first_line.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
                 assert escaped in html or first_line in html, f"{entry}: output line {first_line!r} not on the page"
@@ -92,3 +92,76 @@ def test_student_book_has_no_solutions(tmp_path):
     for html in student.rglob("*.html"):
         links = re.findall(r'href="([^"]*solutions/[^"]*)"', html.read_text(encoding="utf-8"))
         assert not links, f"{html.name} links to a solution: {links}"
+    intro = (student / "book" / "00_intro.html").read_text(encoding="utf-8")
+    assert "Solutions" not in re.sub(r"<[^>]+>", "", intro), "the student intro points to a Solutions part"
+
+
+# --- the site a reader gets (issue 14): what the HTML must and must not hold -------------------
+
+def test_pages_carry_link_preview_metadata_and_a_favicon(site):
+    for entry in toc_files(REPO / "_toc.yml"):
+        html = page(site, entry)
+        for tag in ('property="og:title"', 'property="og:description"', 'property="og:image"',
+                    'property="og:url"', 'name="description"'):
+            assert tag in html, f"{entry}: no {tag}"
+        assert re.search(r'<link rel="icon" href="[^"]*favicon\.svg"', html), f"{entry}: no favicon"
+        assert re.search(r'<img src="[^"]*logo\.svg"[^>]*alt="[^"]+"', html), f"{entry}: no logo"
+
+
+def test_figures_are_numbered_within_their_chapter(site):
+    html = page(site, "book/06_adaptive_optimizers.ipynb")
+    numbers = re.findall(r'<span class="caption-number">Figure (\d+)\.(\d+) </span>', html)
+    assert numbers and {chapter for chapter, _ in numbers} == {"6"}
+    assert [int(n) for _, n in numbers] == list(range(1, len(numbers) + 1))
+
+
+def test_slider_frames_are_image_files_not_page_weight(site):
+    for html_file in site.rglob("*.html"):
+        html = html_file.read_text(encoding="utf-8")
+        assert "data:image/png;base64" not in html, f"{html_file.name} embeds pictures"
+        for frame in re.findall(r'"((?:\.\./)*_images/slider-[0-9a-f]+\.png)"', html):
+            assert (html_file.parent / frame).is_file(), f"{html_file.name}: {frame} is missing"
+
+
+def test_theme_extras_that_weigh_without_use_are_gone(site):
+    html = page(site, "book/02_learning_rate.ipynb")
+    assert "fontawesome.js" not in html and 'id="pst-header"' in html
+    assert "mathjax/startup.js" in html and "tex-chtml.js" not in html
+    fonts = list((site / "_static" / "vendor").rglob("fa-solid-900.woff2"))
+    assert fonts and fonts[0].stat().st_size < 20_000, "the icon font is not cut down to the icons used"
+
+
+def test_the_404_page_works_at_any_depth(site):
+    html = (site / "404.html").read_text(encoding="utf-8")
+    assert '<base href="/learning-rates-course/">' in html and "Page not found" in html
+
+
+def test_bibliography_labels_read_like_the_citations(site):
+    appendix = page(site, "book/99_appendix.md")
+    labels = re.findall(r'<span class="label"><span class="fn-bracket">\[</span>([^<]*)<', appendix)
+    assert labels and all(re.fullmatch(r"[^\d\[\]]+, (19|20)\d\d[a-z]?", label) for label in labels), labels
+    assert "Kingma and Ba, 2015" in labels
+    bibliography = appendix[appendix.index('class="citation-list"'):] if 'class="citation-list"' in appendix else appendix
+    assert "$" not in re.sub(r"<[^>]+>", "", bibliography), "raw TeX in the bibliography"
+
+
+def test_solution_boxes_have_real_titles(site):
+    for entry in toc_files(REPO / "_toc.yml"):
+        if not entry.startswith("book/"):
+            continue
+        titles = re.findall(r'<p class="admonition-title">(Solution to[^<]*(?:<[^>]+>[^<]*)*?)</p>', page(site, entry))
+        for title in titles:
+            text = re.sub(r"<[^>]+>", "", title)
+            assert re.fullmatch(r"Solution to Exercise \d+\.\d+ \(.+\)", text), f"{entry}: {text!r}"
+
+
+def test_exercise_pages_say_where_the_answer_goes(site):
+    from course.exercise import ANSWER_PROMPT
+
+    prompts = 0
+    for entry in toc_files(REPO / "_toc.yml"):
+        if entry.startswith("exercises/"):
+            html = page(site, entry)
+            assert "double-click" not in html, f"{entry} asks the web reader to double-click"
+            prompts += html.count('class="course-answer')
+    assert prompts > 0 and "double-click" in ANSWER_PROMPT   # the notebooks keep their prompt
