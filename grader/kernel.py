@@ -61,7 +61,7 @@ class Limits:
     flood_bytes: int = 20_000_000  # messages of any kind after which a cell is stopped
     file_size_mb: int = 64
     startup_seconds: float = 60.0
-    max_processes: int = 512  # processes and threads of one sandbox (TensorFlow starts dozens)
+    max_processes: int = 1024  # processes and threads of one sandbox (TensorFlow starts one per core, and more)
     cpus: float | None = None  # CPUs one sandbox may use; None: all of them
     require_confinement: bool = False
 

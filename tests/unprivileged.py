@@ -3,9 +3,10 @@
 `python -m tests.unprivileged [--no-userns] [--delegate-cgroup] UID -- COMMAND...` starts as root.
 In a child process it
 
-1. makes the Python installation reachable for UID: an ancestor folder others may not enter
-   (/root, where pyenv keeps Python on the build machines) is covered by an empty tmpfs in a
-   mount namespace of the child's own, with the installation bound back in;
+1. makes Python, the virtual environment and the checkout reachable for UID: a folder on the way
+   that others may not enter (/root, where pyenv keeps Python on the build machines, or a private
+   temporary folder holding a fresh clone) is covered by an empty tmpfs in a mount namespace of
+   the child's own, with the entry on the way bound back in;
 2. with --delegate-cgroup, gives UID a cgroup of its own in every hierarchy the grader uses, as
    systemd's Delegate=yes does, and moves itself into it;
 3. with --no-userns, refuses user namespaces with a seccomp filter (EPERM, what a kernel with
@@ -37,20 +38,33 @@ def _check(result: int, what: str) -> None:
         raise OSError(ctypes.get_errno(), f"{what}: {os.strerror(ctypes.get_errno())}")
 
 
-def reachable_python() -> None:
-    """Cover the first folder on the way to Python that others cannot enter."""
-    target = os.path.realpath(sys.base_prefix)
-    parts = Path(target).parts
-    for depth in range(2, len(parts)):
-        folder = os.path.join(*parts[:depth])
-        if not os.stat(folder).st_mode & 0o001:
-            child = os.path.join(folder, parts[depth])
-            fd = os.open(child, os.O_PATH)
-            _check(libc.mount(b"tmpfs", folder.encode(), b"tmpfs", 0, b"mode=0755"), f"tmpfs on {folder}")
-            os.mkdir(child)
-            _check(libc.mount(f"/proc/self/fd/{fd}".encode(), child.encode(), None, MS_BIND | MS_REC, None),
-                   f"bind {child}")
+def reachable(targets: list[str]) -> None:
+    """Cover each folder on the way to *targets* that others cannot enter (/root holding pyenv's
+    Python, a private temporary folder holding the checkout) with an empty tmpfs, and bind back
+    the one entry on the way."""
+    for _ in range(8):  # a covered folder's entry may itself be closed: go on below it
+        closed: dict[str, set[str]] = {}
+        for target in targets:
+            parts = Path(os.path.realpath(target)).parts
+            for depth in range(2, len(parts)):
+                folder = os.path.join(*parts[:depth])
+                if not os.stat(folder).st_mode & 0o001:
+                    closed.setdefault(folder, set()).add(os.path.join(folder, parts[depth]))
+                    break
+        if not closed:
             return
+        for folder, entries in closed.items():
+            handles = {entry: os.open(entry, os.O_PATH) for entry in entries}
+            _check(libc.mount(b"tmpfs", folder.encode(), b"tmpfs", 0, b"mode=0755"), f"tmpfs on {folder}")
+            for entry, fd in handles.items():
+                if os.path.isdir(f"/proc/self/fd/{fd}"):
+                    os.mkdir(entry)
+                else:
+                    open(entry, "w").close()
+                _check(libc.mount(f"/proc/self/fd/{fd}".encode(), entry.encode(), None, MS_BIND | MS_REC, None),
+                       f"bind {entry}")
+                os.close(fd)
+    raise OSError(f"could not open the way to {targets}")
 
 
 def delegate_cgroups(uid: int) -> list[Path]:
@@ -115,7 +129,7 @@ def main() -> int:
             os.close(read_end)
             _check(libc.unshare(CLONE_NEWNS), "unshare")
             _check(libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None), "private mounts")
-            reachable_python()
+            reachable([sys.base_prefix, sys.prefix, sys.executable, os.getcwd()])
             made = delegate_cgroups(args.uid) if args.delegate_cgroup else []
             os.write(write_end, "\n".join(map(str, made)).encode())
             os.close(write_end)
@@ -126,7 +140,7 @@ def main() -> int:
             os.setresuid(args.uid, args.uid, args.uid)
             os.execvp(command[0], command)
         except BaseException as exc:  # noqa: BLE001 - report and leave the child
-            print(f"tests.unprivileged: {exc}", file=sys.stderr)
+            print(f"tests.unprivileged: {exc!r}", file=sys.stderr)
             os._exit(127)
     os.close(write_end)
     made = [Path(p) for p in os.read(read_end, 65536).decode().split("\n") if p]
