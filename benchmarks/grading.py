@@ -4,13 +4,17 @@ Grades a class of copies of exercise 01 (solved and blank notebooks, alternating
 and --jobs 2 and prints the wall time of each batch, the throughput, and per submission the split
 between executing the notebook in its sandboxed kernel and the grader's own work (reading,
 starting the sandbox, calling the tasks, judging, writing). The reference run of the solution
-notebook is timed on its own. Timings are for the record only; no test depends on them.
+notebook is timed on its own. For scale, it also times a plain nbclient execution of the same
+notebook (no sandbox, no grading), and what the sandbox's start costs: a kernel started with
+every isolation layer against one started with Landlock and seccomp only. Timings are for the
+record only; no test depends on them.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -36,10 +40,61 @@ def grade(folder: Path, out: Path, jobs: int) -> float:
     return time.perf_counter() - began
 
 
+STARTS = """
+import json, sys, time
+from grader import kernel
+seconds = []
+for _ in range(int(sys.argv[1])):
+    began = time.monotonic()
+    k = kernel.SandboxedKernel(kernel.Limits(), kernel.new_workdir(), time.monotonic() + 120)
+    try:
+        k.start()
+        seconds.append(time.monotonic() - began)
+    finally:
+        k.stop()
+print(json.dumps(seconds))
+"""
+
+
+def kernel_starts(count: int, env: dict | None = None) -> float:
+    """Median seconds to start a sandboxed kernel (until it answers), in a fresh process."""
+    run = subprocess.run([sys.executable, "-c", STARTS, str(count)], capture_output=True, text=True,
+                         cwd=REPO, check=True, env=env)
+    return statistics.median(json.loads(run.stdout))
+
+
+def plain_nbclient(runs: int) -> float:
+    """Median seconds to execute the solution notebook with nbclient: no sandbox, no grading."""
+    import nbclient
+    import nbformat
+
+    seconds = []
+    saved = os.dup(2)  # the kernel's warnings about its TCP transport are not the benchmark's
+    os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
+    try:
+        for _ in range(runs):
+            notebook = nbformat.read(REPO / "solutions" / f"{SLUG}.ipynb", as_version=4)
+            began = time.perf_counter()
+            nbclient.NotebookClient(notebook, timeout=120, kernel_name="python3").execute()
+            seconds.append(time.perf_counter() - began)
+    finally:
+        os.dup2(saved, 2)
+    return statistics.median(seconds)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--submissions", type=int, default=20)
     args = parser.parse_args()
+    from grader.isolation import probe
+
+    missing = probe().summary()
+    print("sandbox layers: " + ("all available" if not missing else f"missing:\n{missing}"))
+    print(f"plain nbclient execution of the solution notebook: {plain_nbclient(3):.2f} s (median of 3)")
+    full = kernel_starts(5)
+    inner = kernel_starts(5, os.environ | {"GRADER_BWRAP": "/nonexistent"})
+    print(f"sandboxed kernel start: {full:.2f} s with every layer, {inner:.2f} s with Landlock and "
+          f"seccomp only (median of 5 each)")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         one = tmp / "one"

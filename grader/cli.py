@@ -1,7 +1,9 @@
-"""Command line: `python -m grader grade ...` and `python -m grader list`.
+"""Command line: `python -m grader grade|gradescope|bundle|list|check-sandbox ...`.
 
 Exit status: 0 when grading worked (whatever the scores), 2 for a usage error (unknown exercise,
-missing submission, unwritable --out), 3 when the solution notebook itself fails.
+missing submission, unwritable --out), 3 when the solution notebook itself fails, 4 when
+--require-confinement finds an isolation layer missing on this machine (check-sandbox too), 1
+when a submission's report could not be written (the gradebook names it).
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ def _parser() -> argparse.ArgumentParser:
     bundle.add_argument("exercise")
     bundle.add_argument("--out", type=Path, required=True, help="the zip file to write")
     sub.add_parser("list", help="show the exercises, their tasks and points")
+    sub.add_parser("check-sandbox", help="show which isolation layers this machine offers "
+                                          "(exit status 4 when one is missing)")
     return parser
 
 
@@ -55,7 +59,8 @@ def _add_limits(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--solutions", type=Path, default=None,
                         help="folder of solution notebooks (default: the repository's)")
     parser.add_argument("--require-confinement", action="store_true",
-                        help="refuse to grade where the Landlock sandbox is unavailable")
+                        help="refuse to grade unless every isolation layer of the sandbox is available "
+                             "(namespaces, cgroup, Landlock, seccomp; an unprivileged uid when run as root)")
 
 
 class Exit(Exception):
@@ -85,17 +90,35 @@ def _limits(args: argparse.Namespace) -> Limits:
                   memory_mb=args.memory, require_confinement=args.require_confinement)
 
 
+def _confinement(limits: Limits) -> None:
+    """Refuse (--require-confinement) or warn, once per batch, when a layer is missing."""
+    from .isolation import probe
+
+    confinement = probe()
+    if not confinement.missing:
+        return
+    listing = confinement.summary()
+    if limits.require_confinement:
+        raise Exit(4, "refusing to grade (--require-confinement): the sandbox lacks these "
+                      f"guarantees on this machine:\n{listing}\nSee the instructors' appendix.")
+    print("warning: submissions will run without these guarantees of the sandbox on this machine "
+          f"(--require-confinement refuses to grade instead):\n{listing}", file=sys.stderr)
+
+
 def _run(exercise: Exercise, paths: list[Path], args: argparse.Namespace, limits: Limits,
          jobs: int = 1, progress=None) -> list:
     """Grade, adopting and finally killing any process a submission leaves behind."""
-    from .grade import GraderError, grade_batch
+    from .grade import ConfinementMissing, GraderError, grade_batch
 
+    _confinement(limits)
     become_subreaper()
     try:
         return grade_batch(exercise, paths, seed=args.seed, jobs=jobs, limits=limits,
                            solutions_dir=args.solutions, progress=progress)
     except GraderError as exc:
         raise Exit(3, f"cannot grade: {exc}") from None
+    except ConfinementMissing as exc:
+        raise Exit(4, f"refusing to grade (--require-confinement): {exc}") from None
     finally:
         sweep_orphans(keep_launchers=False)
 
@@ -107,6 +130,22 @@ def _list(args: argparse.Namespace) -> int:
             print(f"    {task.name:<28} {task.level:<8} {task.points:g} points, "
                   f"{len(task.public)} public cases + hidden cases")
     return 0
+
+
+def _check_sandbox(args: argparse.Namespace) -> int:
+    from .isolation import is_privileged, probe
+
+    confinement = probe()
+    if confinement.privileged:
+        print("grading as root: submissions run as unprivileged user ids of their own")
+    else:
+        print("grading as root, but submissions keep root's user id (see below)" if is_privileged()
+              else "grading as an unprivileged user: submissions keep its user id (in a user namespace when available)")
+    for layer in confinement.layers:
+        print(f"{'missing' if layer.missing else 'ok':<8} {layer.guarantee}")
+        if layer.missing:
+            print(f"         {layer.missing}")
+    return 4 if confinement.missing else 0
 
 
 def _grade(args: argparse.Namespace) -> int:
@@ -125,23 +164,29 @@ def _grade(args: argparse.Namespace) -> int:
         probe.unlink()
     except OSError as exc:
         raise _usage_error(f"cannot write to --out {args.out}: {exc.strerror or exc}") from None
-    out = args.out.resolve()
+    out = Path(os.path.abspath(args.out))
     paths = [p for p in find_submissions(args.submissions) if out not in p.parents]  # not our output
     if not paths:
         raise _usage_error("no .ipynb files found in the submissions given")
     results = _run(exercise, paths, args, limits, jobs=args.jobs,
                    progress=_progress if sys.stderr.isatty() else None)
-    for result in results:
-        write_submission(out, result)
-    gradebook = write_gradebook(out, results)
+    unwritten: dict[str, str] = {}
+    for result in results:  # one report that cannot be written never costs the others theirs
+        try:
+            write_submission(out, result)
+        except (OSError, ValueError) as exc:
+            unwritten[result.name] = f"{type(exc).__name__}: {exc.strerror if isinstance(exc, OSError) else exc}"
+            print(f"error: the report of {result.name} could not be written: {unwritten[result.name]}",
+                  file=sys.stderr)
+    try:
+        gradebook = write_gradebook(out, results, unwritten)
+    except OSError as exc:
+        raise Exit(1, f"the gradebook could not be written to {out}: {exc.strerror or exc}") from None
     for result in results:
         flag = f"  NOT GRADED: {result.malformed}" if result.malformed else ""
         print(f"{result.name:<30} {result.score:g}/{result.exercise.points:g}{flag}")
-    confined = {r.confinement for r in results if r.confinement}
-    if confined:
-        print(f"warning: submissions ran without file confinement: {confined.pop()}", file=sys.stderr)
     print(f"seed {results[0].seed}; gradebook: {gradebook}")
-    return 0
+    return 1 if unwritten else 0
 
 
 def _gradescope(args: argparse.Namespace) -> int:
@@ -151,7 +196,7 @@ def _gradescope(args: argparse.Namespace) -> int:
 
     exercise = _exercise(args.exercise)
     limits = _limits(args)
-    notebook, note = pick_notebook(args.submission_dir, args.exercise)
+    notebook, note = pick_notebook(args.submission_dir, args.exercise)  # read later, links checked
     if notebook is None:
         data = {"score": 0.0, "output": note, "tests": []}
     else:
@@ -179,7 +224,8 @@ def _bundle(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    commands = {"list": _list, "grade": _grade, "gradescope": _gradescope, "bundle": _bundle}
+    commands = {"list": _list, "grade": _grade, "gradescope": _gradescope, "bundle": _bundle,
+                "check-sandbox": _check_sandbox}
     try:
         return commands[args.command](args)
     except Exit as stop:

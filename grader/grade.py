@@ -7,6 +7,8 @@ and are compared here, where nothing the submission did can reach.
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import re
 import secrets
 import shutil
@@ -18,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from . import wire
+from . import isolation, wire
 from .compare import Verdict
 from .kernel import CellResult, KernelDied, Limits, SandboxedKernel, new_workdir
 from .notebook import Malformed, Submission, read_submission
@@ -34,6 +36,16 @@ REPO = Path(__file__).resolve().parent.parent
 
 class GraderError(Exception):
     """A problem on the instructor's side (a broken solution notebook), not the learner's."""
+
+
+class ConfinementMissing(Exception):
+    """--require-confinement, on a machine that lacks an isolation layer."""
+
+
+def clip(text: Any, limit: int = 300) -> str:
+    """Any text that may reach a report, cut to a bounded length."""
+    text = str(text)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 @dataclass(frozen=True)
@@ -86,7 +98,7 @@ class SubmissionResult:
     tasks: list[TaskResult]
     malformed: str | None = None
     notes: list[str] = field(default_factory=list)  # about the run: errors, crashes, limits
-    confinement: str | None = None  # why the sandbox could not confine, if it could not
+    confinement: str | None = None  # the guarantees the sandbox lacked, if any
     timings: Timings = field(default_factory=Timings)
     total_seconds: float = 0.0
 
@@ -155,12 +167,13 @@ def _describe_cell(result: CellResult, index: int, limits: Limits) -> str | None
         memory=limits.memory_mb, total=limits.total_seconds)
 
 
-def run_tasks(submission: Submission, case_sets: list[CaseSet], limits: Limits) -> tuple[dict[str, dict], list[str], str | None, Timings]:
+def run_tasks(submission: Submission, case_sets: list[CaseSet], limits: Limits,
+              confinement: isolation.Confinement | None = None) -> tuple[dict[str, dict], list[str], str | None, Timings]:
     """Run the notebook's code cells, then each task's cases, in a sandboxed kernel.
 
     A cell that crashes the kernel (or ignores an interrupt) is skipped on a fresh kernel, so
     one bad cell costs only what depends on it. Returns the raw result per task, notes for the
-    learner, the confinement problem if any, and where the time went.
+    learner, what the sandbox could not apply inside (if anything), and where the time went.
     """
     deadline = time.monotonic() + limits.total_seconds
     skipped: set[int] = set()
@@ -168,7 +181,7 @@ def run_tasks(submission: Submission, case_sets: list[CaseSet], limits: Limits) 
     notes: list[str] = []
     raw: dict[str, dict] = {}
     pending = list(case_sets)
-    confinement: str | None = None
+    problem: str | None = None
     timings = Timings()
 
     def note(text: str | None) -> None:
@@ -181,7 +194,7 @@ def run_tasks(submission: Submission, case_sets: list[CaseSet], limits: Limits) 
         if not pending:
             break
         workdir = new_workdir()
-        kernel = SandboxedKernel(limits, workdir, deadline)
+        kernel = SandboxedKernel(limits, workdir, deadline, confinement)
         try:
             began = time.monotonic()
             try:
@@ -193,7 +206,7 @@ def run_tasks(submission: Submission, case_sets: list[CaseSet], limits: Limits) 
                 note(f"The notebook's kernel could not start: {exc}")
                 break
             starts += 1
-            confinement = kernel.confinement
+            problem = kernel.problem or problem
             kernel.execute(f"import grader.harness\ngrader.harness.cap_output({limits.output_bytes})\n")
             timings.startup += time.monotonic() - began
             restart = False
@@ -237,7 +250,7 @@ def run_tasks(submission: Submission, case_sets: list[CaseSet], limits: Limits) 
             shutil.rmtree(workdir, ignore_errors=True)
     for case_set in pending:
         raw[case_set.task.name] = {"status": "failed_run", "why": "could not be graded: the notebook kept crashing"}
-    return raw, notes, confinement, timings
+    return raw, notes, problem, timings
 
 
 # ---- expected values ---------------------------------------------------------------------------
@@ -251,14 +264,15 @@ def solution_path(exercise: Exercise, solutions_dir: Path | None = None) -> Path
 
 
 def expected_values(exercise: Exercise, case_sets: list[CaseSet], limits: Limits,
-                    solutions_dir: Path | None = None) -> dict[str, list[Any]]:
+                    solutions_dir: Path | None = None,
+                    confinement: isolation.Confinement | None = None) -> dict[str, list[Any]]:
     """Run the solution notebook on every case; its answers are the expected values."""
     path = solution_path(exercise, solutions_dir)
     try:
-        solution = read_submission(path)
+        solution = read_submission(path, links_stay_in_folder=False)  # the instructor's own file
     except Malformed as exc:
         raise GraderError(f"the solution notebook {path} cannot be used: {exc}") from None
-    raw, notes, _, _ = run_tasks(solution, case_sets, limits)
+    raw, notes, _, _ = run_tasks(solution, case_sets, limits, confinement)
     expected: dict[str, list[Any]] = {}
     for case_set in case_sets:
         name = case_set.task.name
@@ -294,16 +308,20 @@ def _case_verdict(task: Task, outcome: dict, expected: Any, args: tuple) -> Verd
     if outcome.get("stub"):
         return Verdict(False, "not written yet: it still raises NotImplementedError")
     if outcome.get("timeout"):
-        return Verdict(False, f"too slow: {str(outcome.get('error'))[:200]}")
+        return Verdict(False, f"too slow: {clip(outcome.get('error'), 200)}")
     if "error" in outcome:
-        return Verdict(False, f"raised {str(outcome['error'])[:300]}")
+        return Verdict(False, f"raised {clip(outcome['error'])}")
     try:
         value = wire.decode(outcome.get("value"))
-    except (wire.WireError, RecursionError, TypeError, ValueError) as exc:
-        return Verdict(False, f"returned something the grader could not read ({str(exc)[:100]})")
+    except wire.WireError as exc:
+        return Verdict(False, f"returned something the grader could not read ({clip(exc, 100)})")
     if isinstance(value, wire.Unsupported):
         return Verdict(False, f"returned {value!r}, which is not a plain value")
-    return task.compare(value, expected, args)
+    try:
+        verdict = task.compare(value, expected, args)
+    except Exception as exc:  # a value the comparator cannot handle (an int past float range, say)
+        return Verdict(False, f"returned a value that cannot be compared ({type(exc).__name__})")
+    return Verdict(verdict.ok, clip(verdict.why))
 
 
 def judge(case_set: CaseSet, raw: dict, expected: list[Any]) -> TaskResult:
@@ -314,12 +332,14 @@ def judge(case_set: CaseSet, raw: dict, expected: list[Any]) -> TaskResult:
     if status != "ran":
         why = {
             "missing": f"there is no function called {task.name} (was it renamed or deleted?)",
-            "not_callable": f"{task.name} is {raw.get('type', 'not a function')}, not a function",
-            "harness_error": f"it could not be called: {raw.get('error', '')}",
-        }.get(status, raw.get("why", "it could not be graded"))
+            "not_callable": f"{task.name} is {clip(raw.get('type', 'not a function'), 100)}, not a function",
+            "harness_error": f"it could not be called: {clip(raw.get('error', ''))}",
+        }.get(status, clip(raw.get("why", "it could not be graded")))
         result.lines.append(f"{task.name}: {why}")
         return result
     outcomes = raw.get("results", [])
+    if not isinstance(outcomes, list):
+        outcomes = []
     if outcomes and len(outcomes) == len(case_set.all_args) and all(o.get("stub") for o in outcomes):
         result.lines.append(f"{task.name} is not written yet: it still raises NotImplementedError")
         return result
@@ -367,37 +387,53 @@ def _tally(reasons: list[str]) -> list[tuple[str, int]]:
 # ---- a batch -----------------------------------------------------------------------------------
 
 def grade_one(path: Path, name: str, exercise: Exercise, case_sets: list[CaseSet],
-              expected: dict[str, list[Any]], seed: int, limits: Limits) -> SubmissionResult:
-    """Grade one file; whatever happens, the result is a SubmissionResult, never an exception."""
+              expected: dict[str, list[Any]], seed: int, limits: Limits,
+              confinement: isolation.Confinement | None = None) -> SubmissionResult:
+    """Grade one file; whatever happens, the result is a SubmissionResult, never an exception.
+
+    Reading the file and grading it are isolated from each other and from the rest of the batch:
+    a file that breaks either is a zero with a reason."""
     began = time.monotonic()
     empty = [TaskResult(t.name, t.points, hint=t.hint) for t in exercise.tasks]
+    missing = "; ".join(layer.missing for layer in confinement.missing) if confinement else None
     try:
         submission = read_submission(path)
     except Malformed as exc:
-        return SubmissionResult(path, name, exercise, seed, empty, malformed=str(exc),
+        return SubmissionResult(path, name, exercise, seed, empty, malformed=clip(exc),
+                                total_seconds=time.monotonic() - began)
+    except Exception as exc:  # anything else about the file: it is still only this submission's zero
+        return SubmissionResult(path, name, exercise, seed, empty,
+                                malformed=f"the file could not be read ({type(exc).__name__})",
                                 total_seconds=time.monotonic() - began)
     try:
-        raw, notes, confinement, timings = run_tasks(submission, case_sets, limits)
+        raw, notes, problem, timings = run_tasks(submission, case_sets, limits, confinement)
         tasks = [judge(cs, raw.get(cs.task.name, {}), expected[cs.task.name]) for cs in case_sets]
     except Exception as exc:  # a fault of the grader or the machine: report it, grade the rest
         traceback.print_exc(file=sys.stderr)
         note = f"The grader failed on this submission ({type(exc).__name__}); ask your instructor to re-run it."
-        return SubmissionResult(path, name, exercise, seed, empty, notes=[note],
+        return SubmissionResult(path, name, exercise, seed, empty, notes=[note], confinement=missing,
                                 total_seconds=time.monotonic() - began)
-    return SubmissionResult(path, name, exercise, seed, tasks, notes=notes, confinement=confinement,
+    return SubmissionResult(path, name, exercise, seed, tasks, notes=[clip(n) for n in notes],
+                            confinement="; ".join(filter(None, (missing, problem))) or None,
                             timings=timings, total_seconds=time.monotonic() - began)
 
 
+RESERVED_NAMES = {"gradebook.csv"}  # files the grader writes beside the submissions' folders
+
+
 def submission_names(paths: list[Path]) -> list[str]:
-    """A folder name per submission: the file's stem, made unique in a stable way."""
+    """A folder name per submission: the file's stem in safe characters, made unique in a stable
+    way (case-insensitively, for file systems that fold case), never a name the grader uses."""
     names: list[str] = []
-    taken: set[str] = set()
+    taken: set[str] = set(RESERVED_NAMES)
     for path in paths:
-        base = re.sub(r"[^A-Za-z0-9._-]+", "_", path.stem).strip("._") or "submission"
+        stem = os.fsencode(path.name).decode("utf-8", "replace")
+        stem = stem[: -len(".ipynb")] if stem.endswith(".ipynb") else stem
+        base = re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("._-")[:80] or "submission"
         name, n = base, 2
-        while name in taken:
+        while name.casefold() in taken:
             name, n = f"{base}-{n}", n + 1
-        taken.add(name)
+        taken.add(name.casefold())
         names.append(name)
     return names
 
@@ -407,9 +443,14 @@ def grade_batch(exercise: Exercise, paths: list[Path], seed: int | None = None, 
                 progress: Callable[[int, int], None] | None = None) -> list[SubmissionResult]:
     """Grade every path; results come back in the order of *paths*, whatever *jobs* is."""
     limits = limits or Limits()
+    if limits.cpus is None:  # each sandbox its share of the machine, so none starves the others
+        limits = dataclasses.replace(limits, cpus=max(1.0, (os.cpu_count() or 1) / max(1, jobs)))
+    confinement = isolation.probe()
+    if confinement.missing and limits.require_confinement:
+        raise ConfinementMissing(confinement.summary())
     seed = secrets.randbelow(2**31) if seed is None else seed
     case_sets = draw_cases(exercise, seed)
-    expected = expected_values(exercise, case_sets, limits, solutions_dir)
+    expected = expected_values(exercise, case_sets, limits, solutions_dir, confinement)
     names = submission_names(paths)
     done = 0
     if progress:
@@ -417,7 +458,7 @@ def grade_batch(exercise: Exercise, paths: list[Path], seed: int | None = None, 
 
     def work(item: tuple[Path, str]) -> SubmissionResult:
         nonlocal done
-        result = grade_one(item[0], item[1], exercise, case_sets, expected, seed, limits)
+        result = grade_one(item[0], item[1], exercise, case_sets, expected, seed, limits, confinement)
         done += 1
         if progress:
             progress(done, len(paths))

@@ -20,12 +20,18 @@ cd /autograder/source
 apt-get update
 apt-get install -y --no-install-recommends python3.11 python3.11-venv \\
   || apt-get install -y --no-install-recommends python3 python3-venv
+# The grader's sandbox: namespaces where the container allows them (see `check-sandbox` below).
+apt-get install -y --no-install-recommends bubblewrap
 PYTHON=$(command -v python3.11 || command -v python3)
 "$PYTHON" -c 'import sys; assert sys.version_info >= (3, 11), "the course needs Python 3.11 or newer"'
 "$PYTHON" -m venv /autograder/venv
 /autograder/venv/bin/pip install --upgrade pip
 /autograder/venv/bin/pip install -r requirements.txt
 /autograder/venv/bin/pip install --no-deps -e .
+# Submissions run as unprivileged users: the solution is for root (the grader) only.
+chmod -R go-rwx /autograder/source/solutions
+# What the sandbox can use in this image, for the build log (exit status 4: a layer is missing).
+/autograder/venv/bin/python -m grader check-sandbox || true
 """
 
 RUN_AUTOGRADER = """#!/usr/bin/env bash
@@ -65,12 +71,15 @@ def bundle(slug: str, repo: Path, out: Path) -> list[str]:
 
 
 def pick_notebook(folder: Path, slug: str) -> tuple[Path | None, str]:
-    """The submitted notebook to grade, and a note when the choice was not obvious."""
-    notebooks = sorted(p for p in folder.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+    """The submitted notebook to grade, and a note when the choice was not obvious. Links are
+    not followed here; reading the chosen file refuses one that leaves its folder."""
+    from .notebook import find_submissions, shown
+
+    notebooks = find_submissions([folder]) if folder.is_dir() else []
     if not notebooks:
         return None, "No .ipynb file was submitted: upload your exercise notebook."
     if len(notebooks) == 1:
         return notebooks[0], ""
     named = [p for p in notebooks if p.stem == slug]
     chosen = named[0] if named else notebooks[0]
-    return chosen, f"Several notebooks were submitted; graded {chosen.name}."
+    return chosen, f"Several notebooks were submitted; graded {shown(chosen.name)}."

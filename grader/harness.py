@@ -72,7 +72,7 @@ def describe_exception(exc: BaseException) -> str:
             where = f" (line {frame.lineno}: {frame.line.strip()[:120]})" if frame.line else ""
             break
     message = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
-    return f"{type(exc).__name__}{': ' + message if message else ''}{where}"
+    return f"{type(exc).__name__[:100]}{': ' + message if message else ''}{where}"
 
 
 def evaluate(namespace: dict, function: str, call_source: str | None, cases: list[tuple],

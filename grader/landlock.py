@@ -1,9 +1,11 @@
 """Filesystem, network and signal confinement with Linux Landlock (no root needed).
 
 The grading kernel may read the Python installation and the grader's own code, may write only
-its scratch directory, may bind only its own kernel ports and connect nowhere, and cannot signal
-or ptrace any process outside its sandbox. So a submission cannot read the solution notebooks,
-write a fake results.json or gradebook, or touch the grader's memory.
+its scratch directory, may only create sockets in its socket folder (the kernel talks to the
+grader over Unix sockets there), may neither bind nor connect any TCP port, and cannot signal or
+ptrace any process outside its sandbox. Inside bubblewrap's namespaces this is a second, inner
+layer (grader.isolation); where those are unavailable it is the one that keeps a submission from
+the solution notebooks, a fake results.json or gradebook, and the grader's memory.
 
 Landlock needs Linux 5.13 or newer; the features used here are taken up to the ABI the running
 kernel offers (network rules from ABI 4, signal scoping from ABI 6). Where it is unavailable,
@@ -19,7 +21,7 @@ from pathlib import Path
 
 SYS_CREATE_RULESET, SYS_ADD_RULE, SYS_RESTRICT_SELF = 444, 445, 446  # the same on every arch
 CREATE_RULESET_VERSION = 1
-RULE_PATH_BENEATH, RULE_NET_PORT = 1, 2
+RULE_PATH_BENEATH = 1
 PR_SET_NO_NEW_PRIVS = 38
 
 # Filesystem rights, by the ABI that introduced them.
@@ -44,10 +46,6 @@ class PathBeneathAttr(ctypes.Structure):
     _fields_ = [("allowed_access", ctypes.c_uint64), ("parent_fd", ctypes.c_int32)]
 
 
-class NetPortAttr(ctypes.Structure):
-    _fields_ = [("allowed_access", ctypes.c_uint64), ("port", ctypes.c_uint64)]
-
-
 def _libc():
     libc = ctypes.CDLL(None, use_errno=True)
     libc.syscall.restype = ctypes.c_long
@@ -66,7 +64,10 @@ def abi_version() -> int:
     return max(int(version), 0)
 
 
-def restrict(read_only: list[Path], read_write: list[Path], bind_ports: list[int]) -> str | None:
+SOCKETS_ONLY = READ_DIR | MAKE_SOCK | REMOVE_FILE
+
+
+def restrict(read_only: list[Path], read_write: list[Path], sockets_only: list[Path] = ()) -> str | None:
     """Confine this process and its future children. Returns None, or why it could not."""
     abi = abi_version()
     if abi < 1:
@@ -81,17 +82,13 @@ def restrict(read_only: list[Path], read_write: list[Path], bind_ports: list[int
     if ruleset < 0:
         return f"Landlock ruleset refused: {os.strerror(ctypes.get_errno())}"
     try:
-        for paths, rights in ((read_only, READ_ONLY), (read_write, fs_rights)):
+        for paths, rights in ((read_only, READ_ONLY), (read_write, fs_rights), (sockets_only, SOCKETS_ONLY)):
             for path in paths:
                 try:
                     _allow_path(libc, ruleset, path, rights)
                 except OSError as exc:
                     return f"{exc.strerror or exc}: {os.strerror(exc.errno or 0)}"
-        if abi >= 4:
-            for port in bind_ports:
-                rule = NetPortAttr(allowed_access=NET_BIND_TCP, port=port)
-                if libc.syscall(SYS_ADD_RULE, ruleset, RULE_NET_PORT, ctypes.byref(rule), 0) < 0:
-                    return f"Landlock port rule refused: {os.strerror(ctypes.get_errno())}"
+        # No rule for any TCP port: from ABI 4 on, TCP bind and connect are refused altogether.
         if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
             return f"no_new_privs refused: {os.strerror(ctypes.get_errno())}"
         if libc.syscall(SYS_RESTRICT_SELF, ruleset, 0) < 0:

@@ -1,4 +1,9 @@
-"""What the grader writes: results.json (Gradescope's schema), feedback.md, gradebook.csv."""
+"""What the grader writes: results.json (Gradescope's schema), feedback.md, gradebook.csv.
+
+Every file is written to a temporary name and renamed, so an interrupted run never leaves half
+of one. Every line that reaches a report is clipped here once more, whatever produced it, and
+file names are shown in a form that can be written whatever bytes they hold.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +16,13 @@ import tempfile
 from pathlib import Path
 
 from . import __version__
-from .grade import SubmissionResult, TaskResult
+from .grade import SubmissionResult, TaskResult, clip
+from .notebook import shown
 
-CONFINEMENT_WARNING = ("Note for the instructor: the sandbox could not confine file and network "
-                       "access on this machine ({why}); see the instructors' appendix.")
+CONFINEMENT_WARNING = ("Note for the instructor: this submission ran without some of the sandbox's "
+                       "guarantees on this machine ({why}); see the instructors' appendix.")
+LINE_CHARS = 500  # any one line of feedback
+MAX_LINES = 50  # lines per task or per list of notes
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -34,9 +42,16 @@ def _counts(task: TaskResult) -> str:
     return " and ".join(parts) + " pass" if parts else "no cases"
 
 
+def _lines(lines: list[str]) -> list[str]:
+    kept = [clip(line, LINE_CHARS) for line in lines[:MAX_LINES]]
+    if len(lines) > MAX_LINES:
+        kept.append(f"... and {len(lines) - MAX_LINES} more lines.")
+    return kept
+
+
 def task_output(task: TaskResult) -> str:
     lines = [_counts(task) + "."]
-    lines += task.lines
+    lines += _lines(task.lines)
     if not task.passed and task.hint:
         lines.append(f"Hint: {task.hint}")
     return "\n".join(lines)
@@ -50,7 +65,7 @@ def results_json(result: SubmissionResult) -> dict:
             "score": task.points,
             "max_score": task.max_points,
             "status": "passed" if task.passed else "failed",
-            "output": result.malformed and f"Not graded: {result.malformed}" or task_output(task),
+            "output": result.malformed and f"Not graded: {clip(result.malformed, LINE_CHARS)}" or task_output(task),
             "visibility": "visible",
         })
     summary = summary_text(result)
@@ -64,9 +79,10 @@ def results_json(result: SubmissionResult) -> dict:
         "extra_data": {
             "exercise": result.exercise.slug,
             "seed": result.seed,
-            "submission": result.path.name,
-            "malformed": result.malformed,
+            "submission": shown(result.path.name),
+            "malformed": result.malformed and clip(result.malformed, LINE_CHARS),
             "confined": result.confinement is None and result.malformed is None,
+            "missing_guarantees": result.confinement and clip(result.confinement, 2000),
             "seconds": {**result.timings.as_dict(), "total": round(result.total_seconds, 3)},
             "grader_version": __version__,
         },
@@ -76,24 +92,24 @@ def results_json(result: SubmissionResult) -> dict:
 def summary_text(result: SubmissionResult) -> str:
     total = result.exercise.points
     if result.malformed:
-        return f"This submission could not be graded: {result.malformed}. Score 0 of {total:g}."
+        return f"This submission could not be graded: {clip(result.malformed, LINE_CHARS)}. Score 0 of {total:g}."
     lines = [f"Score {result.score:g} of {total:g}."]
-    lines += result.notes
+    lines += _lines(result.notes)
     return "\n".join(lines)
 
 
 def feedback_markdown(result: SubmissionResult) -> str:
     exercise = result.exercise
     lines = [f"# Feedback: {exercise.title}", "",
-             f"Submission `{result.path.name}`, exercise `{exercise.slug}`.", ""]
+             f"Submission `{clip(shown(result.path.name), 200)}`, exercise `{exercise.slug}`.", ""]
     if result.malformed:
-        lines += [f"**Not graded.** {result.malformed}.", "",
+        lines += [f"**Not graded.** {clip(result.malformed, LINE_CHARS)}.", "",
                   f"Score: **0 of {exercise.points:g}**.", ""]
         return "\n".join(lines)
     lines += [f"Score: **{result.score:g} of {exercise.points:g}**.", ""]
     if result.notes:
         lines += ["## While running your notebook", ""]
-        lines += [f"- {n}" for n in result.notes]
+        lines += [f"- {n}" for n in _lines(result.notes)]
         lines.append("")
     lines += ["## Tasks", ""]
     for task in result.tasks:
@@ -103,7 +119,7 @@ def feedback_markdown(result: SubmissionResult) -> str:
         lines.append("")
     lines += ["Hidden cases use inputs drawn for this grading run; they are not shown here.", ""]
     if result.confinement:
-        lines += [CONFINEMENT_WARNING.format(why=result.confinement), ""]
+        lines += [CONFINEMENT_WARNING.format(why=clip(result.confinement, 2000)), ""]
     return "\n".join(lines)
 
 
@@ -115,7 +131,10 @@ def write_submission(out: Path, result: SubmissionResult) -> None:
     write_atomic(folder / "feedback.md", feedback_markdown(result))
 
 
-def write_gradebook(out: Path, results: list[SubmissionResult]) -> Path:
+def write_gradebook(out: Path, results: list[SubmissionResult],
+                    unwritten: dict[str, str] | None = None) -> Path:
+    """The class's table; *unwritten* names the submissions whose reports could not be written."""
+    unwritten = unwritten or {}
     path = out / "gradebook.csv"
     if not results:
         write_atomic(path, "submission\n")
@@ -124,8 +143,10 @@ def write_gradebook(out: Path, results: list[SubmissionResult]) -> Path:
     rows = [["submission", "file", *tasks, "total", "max", "status"]]
     for r in results:
         status = "malformed: " + r.malformed if r.malformed else ("; ".join(r.notes[:2]) or "graded")
-        rows.append([r.name, str(r.path), *[f"{t.points:g}" for t in r.tasks],
-                     f"{r.score:g}", f"{r.exercise.points:g}", status])
+        if r.name in unwritten:
+            status = f"report not written ({unwritten[r.name]}); {status}"
+        rows.append([r.name, shown(r.path), *[f"{t.points:g}" for t in r.tasks],
+                     f"{r.score:g}", f"{r.exercise.points:g}", clip(status, LINE_CHARS)])
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="\n").writerows(rows)
     write_atomic(path, buffer.getvalue())

@@ -1,22 +1,31 @@
-"""The launcher that puts one grading kernel in its sandbox: `python -m grader.sandbox CONFIG`.
+"""The launcher that puts one grading kernel in its sandbox: `python -I -S grader/sandbox.py CONFIG`.
 
-The grader starts this process in a new session; it then
+It runs as a plain script on the standard library alone (with its siblings landlock.py and
+seccomp.py), not as part of the `grader` package, whose import (numpy, the exercise specs) would
+add half a second to every sandbox's start.
 
-1. sets resource limits (address space, CPU seconds, file size, no core dumps),
-2. confines itself and all its future children with Landlock (grader.landlock),
-3. becomes a child subreaper, so that every process the submission starts, even a daemon that
-   double-forks into a new session, stays its descendant,
-4. starts the IPython kernel in the scratch directory with no stdin and a scrubbed environment,
+The grader starts this process inside bubblewrap's namespaces (or, where those are unavailable,
+directly in a new session); it then
+
+1. when started as root, hands its home to an unprivileged user id and becomes that user, with
+   no groups and no capabilities (grader.isolation),
+2. sets resource limits (address space, CPU seconds, file size, no core dumps),
+3. confines itself and all its future children with Landlock (grader.landlock) and a seccomp
+   filter (grader.seccomp),
+4. becomes a child subreaper, so that every process the submission starts stays its descendant,
+5. starts the IPython kernel in the home folder with no stdin and a scrubbed environment,
    writes the kernel's pid to stdout for the grader, and waits,
-5. on SIGTERM from the grader, or when the kernel exits, kills every descendant and exits.
+6. on SIGTERM from the grader, or when the kernel exits, kills every descendant and exits.
 
-Everything here runs inside the sandbox, so the grader never relies on it alone: it keeps its
-own time limits, memory watchdog and a final sweep of the process tree (grader.kernel).
+Everything here runs inside the sandbox, so the grader never relies on it alone: the namespace
+(or the cgroup) ends every process of the sandbox from outside, and the grader keeps its own
+time and output limits (grader.kernel).
 """
 
 from __future__ import annotations
 
 import ctypes
+import importlib.util
 import json
 import os
 import resource
@@ -29,21 +38,46 @@ from pathlib import Path
 PR_SET_CHILD_SUBREAPER = 36
 
 
-def kill_descendants() -> None:
-    import psutil
+def _sibling(name: str):
+    """grader/<name>.py, imported on its own (it needs only the standard library)."""
+    spec = importlib.util.spec_from_file_location(f"grader_{name}", Path(__file__).with_name(f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
-    me = psutil.Process()
+
+def _descendants() -> list[int]:
+    """This process's descendants, from /proc (without it, as on macOS, the grader kills them)."""
+    children: dict[int, list[int]] = {}
+    for entry in (os.listdir("/proc") if os.path.isdir("/proc") else []):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as handle:
+                ppid = int(handle.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+    found, todo = [], [os.getpid()]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def kill_descendants() -> None:
     # Repeat: a process can fork while we walk the tree.
     for _ in range(5):
-        children = me.children(recursive=True)
-        if not children:
+        found = _descendants()
+        if not found:
             return
-        for child in children:
+        for pid in found:
             try:
-                child.kill()
-            except psutil.Error:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
                 pass
-        psutil.wait_procs(children, timeout=1)
+        time.sleep(0.02)
         reap()
 
 
@@ -70,9 +104,37 @@ def set_limits(config: dict) -> None:
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
+def become(uid: int, home: Path) -> None:
+    """Give *home* to *uid* and become it for good: no groups, no way back to root."""
+    os.chown(home, uid, uid)
+    os.setgroups([])
+    os.setresgid(uid, uid, uid)
+    os.setresuid(uid, uid, uid)
+    try:
+        os.setuid(0)
+    except PermissionError:
+        return
+    raise RuntimeError("the sandbox could still become root after dropping its privileges")
+
+
+def confine(config: dict) -> list[str]:
+    """Landlock and seccomp; returns what could not be applied."""
+    problems = []
+    restrict = _sibling("landlock").restrict
+    problem = restrict([Path(p) for p in config["read_only"]],
+                       [Path(p) for p in config["read_write"]],
+                       [Path(p) for p in config["sockets_only"]])
+    if problem:
+        problems.append(f"Landlock: {problem}")
+    problem = _sibling("seccomp").install()
+    if problem:
+        problems.append(f"seccomp: {problem}")
+    return problems
+
+
 def main(argv: list[str]) -> int:
     config = json.loads(Path(argv[1]).read_text())
-    scratch = Path(config["scratch"])
+    home = Path(config["home"])
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # interrupts are for the kernel, not for us
 
     def on_term(signum, frame):
@@ -80,27 +142,30 @@ def main(argv: list[str]) -> int:
         os._exit(0)
 
     signal.signal(signal.SIGTERM, on_term)
+    if config.get("uid") is not None:
+        become(config["uid"], home)
+    for sub in config["make_dirs"]:
+        (home / sub).mkdir(parents=True, exist_ok=True)
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     set_limits(config)
-    problem = None
-    if config["confine"]:
-        from .landlock import restrict
-
-        problem = restrict([Path(p) for p in config["read_only"]],
-                           [Path(p) for p in config["read_write"]],
-                           config["ports"])
-        if problem and config["require_confinement"]:
-            print(json.dumps({"error": problem}), flush=True)
-            return 3
+    problems = confine(config)
+    if problems and config["require_confinement"]:
+        print(json.dumps({"error": "; ".join(problems)}), flush=True)
+        return 3
     kernel = subprocess.Popen(
-        config["kernel_cmd"], cwd=scratch, env=config["env"],
+        config["kernel_cmd"], cwd=home, env=config["env"],
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         restore_signals=True,
     )
-    print(json.dumps({"kernel_pid": kernel.pid, "confinement": problem}), flush=True)
-    # Restore SIGINT handling only in the kernel: Popen's child started with our ignored SIGINT,
-    # which ipykernel replaces with its own handler when it starts, so interrupts still work.
+    print(json.dumps({"kernel_pid": kernel.pid, "launcher_pid": os.getpid(),
+                      "confinement": "; ".join(problems) or None}), flush=True)
+    # Nothing more goes to the grader this way: a submission cannot write into these pipes.
+    devnull = os.open(os.devnull, os.O_RDWR)
+    os.dup2(devnull, 1)
+    os.dup2(devnull, 2)
+    # Popen's child started with our ignored SIGINT, which ipykernel replaces with its own
+    # handler when it starts, so interrupts still work.
     while True:
         statuses = reap()
         if kernel.pid in statuses:
@@ -116,5 +181,5 @@ if __name__ == "__main__":
     try:
         sys.exit(main(sys.argv))
     except Exception as exc:  # tell the grader why, on the line it is waiting for
-        print(json.dumps({"error": f"{type(exc).__name__}: {exc}"}), flush=True)
+        print(json.dumps({"error": f"{type(exc).__name__}: {str(exc)[:300]}"}), flush=True)
         sys.exit(3)

@@ -19,6 +19,9 @@ import numpy as np
 
 MAX_ELEMENTS = 200_000  # an answer larger than this is not a plausible answer to any task
 MAX_DEPTH = 20
+MAX_NDIM = 32
+MAX_DIGITS = 400  # of an integer on the wire
+INT64 = (-2**63, 2**63 - 1)
 
 
 class WireError(ValueError):
@@ -91,7 +94,19 @@ def describe_unsupported(value: Any) -> dict:
 
 
 def decode(data: Any) -> Any:
-    """Rebuild a value from tagged data. Raises WireError on anything malformed."""
+    """Rebuild a value from tagged data. Raises WireError on anything malformed, and on anything
+    this process cannot represent (a shape or a number out of range): never another exception."""
+    try:
+        return _decode(data, 0)
+    except WireError:
+        raise
+    except (ArithmeticError, ValueError, TypeError, MemoryError, RecursionError) as exc:
+        raise WireError(f"malformed value ({type(exc).__name__})") from None
+
+
+def _decode(data: Any, depth: int) -> Any:
+    if depth > MAX_DEPTH:
+        raise WireError("nested too deeply")
     if not isinstance(data, dict) or not isinstance(data.get("t"), str):
         raise WireError("malformed value")
     tag = data["t"]
@@ -108,21 +123,24 @@ def decode(data: Any) -> Any:
     if tag == "str" and isinstance(v, str):
         return v
     if tag in ("list", "tuple") and isinstance(v, list):
-        items = [decode(x) for x in v]
+        if len(v) > MAX_ELEMENTS:
+            raise WireError("too many values")
+        items = [_decode(x, depth + 1) for x in v]
         return items if tag == "list" else tuple(items)
     if tag == "dict" and isinstance(v, list):
         out = {}
         for pair in v:
             if not (isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], str)):
                 raise WireError("malformed dict")
-            out[pair[0]] = decode(pair[1])
+            out[pair[0]] = _decode(pair[1], depth + 1)
         return out
     if tag == "ndarray" and isinstance(v, list):
         shape = data.get("shape")
         kind = data.get("dtype")
-        if not (isinstance(shape, list) and all(isinstance(n, int) and n >= 0 for n in shape)):
+        if not (isinstance(shape, list) and len(shape) <= MAX_NDIM
+                and all(isinstance(n, int) and not isinstance(n, bool) and 0 <= n <= MAX_ELEMENTS for n in shape)):
             raise WireError("malformed array shape")
-        if int(np.prod(shape, dtype=np.int64)) != len(v) or len(v) > MAX_ELEMENTS:
+        if math.prod(shape) != len(v) or len(v) > MAX_ELEMENTS:
             raise WireError("array shape does not match its data")
         dtype = {"b": bool, "i": np.int64, "u": np.int64, "f": np.float64}.get(kind)
         if dtype is None:
@@ -132,7 +150,7 @@ def decode(data: Any) -> Any:
                        or x in ("nan", "inf", "-inf") for x in v):
                 raise WireError("malformed array data")
             v = [_unfloat(x) for x in v]
-        elif not all(isinstance(x, (int, bool)) for x in v):
+        elif not all(isinstance(x, (int, bool)) and INT64[0] <= x <= INT64[1] for x in v):
             raise WireError("malformed array data")
         return np.array(v, dtype=dtype).reshape(shape)
     if tag == "unsupported":
@@ -157,8 +175,13 @@ def dumps(data: Any) -> str:
 
 
 def loads(text: str) -> Any:
-    # Strict: no NaN/Infinity literals; the encoder spells those as strings.
+    # Strict: no NaN/Infinity literals (the encoder spells those as strings), no huge integers.
     def reject(const: str) -> Any:
         raise WireError(f"non-standard JSON constant {const}")
 
-    return json.loads(text, parse_constant=reject)
+    def bounded_int(digits: str) -> int:
+        if len(digits) > MAX_DIGITS:
+            raise WireError(f"an integer of more than {MAX_DIGITS} digits")
+        return int(digits)
+
+    return json.loads(text, parse_constant=reject, parse_int=bounded_int)

@@ -3,11 +3,20 @@
 Each Attack says what the file is, which scores it must end with (None: reported as malformed),
 and a phrase its feedback.md must contain: the reason a learner or instructor reads. The suite in
 test_grader_attacks.py grades them all in one batch, with the untouched solution among them.
+
+Attacks marked `confined` get their verdict from the sandbox's isolation layers (namespaces,
+cgroup, seccomp, an unprivileged uid); the others hold on any machine. Some attacks are not
+notebook files at all (links, a FIFO, a name that is not UTF-8): they `make` themselves.
+Helpers that would answer from outside the sandbox (UDP, TCP, Unix sockets) run in the test
+process.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import socketserver
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -24,18 +33,38 @@ ALL_WRONG = {"count_dense_params": 0.0, "fit_line_gd": 0.0}
 LEFTOVER = "lr-course-leftover-4242"
 
 
+SECRET_VARIABLE = "LR_COURSE_GRADER_SECRET"  # set in the grader's environment by the suite
+LONG_NAME = 1_000_000  # characters of a forged exception name; feedback must stay far smaller
+
+
 @dataclass(frozen=True)
 class Context:
     out: Path  # the grader's --out folder, which attacks try to write into
+    submissions: Path = Path("/nonexistent")  # the folder the batch is graded from
+    marker: str = "/nonexistent"  # a path in the command lines of the grader's sandboxes
+    canary: Path = Path("/nonexistent")  # a file outside the sandbox that must stay untouched
+    secret: str = ""  # the value of SECRET_VARIABLE in the grader's environment
+    udp_port: int = 0
+    tcp_port: int = 0
+    unix_path: str = ""
+    abstract_name: str = ""
 
 
 @dataclass(frozen=True)
 class Attack:
     name: str
     category: str
-    build: Callable[[Context], bytes]
+    build: Callable[[Context], bytes] | None
     scores: dict[str, float] | None  # None: the file must be reported as malformed
     says: str  # a phrase feedback.md must contain
+    or_says: str | None = None  # another phrase that will do, where timing decides which comes
+    confined: bool = False  # the verdict needs the sandbox's isolation layers
+    make: Callable[[Path, Context], None] | None = None  # creates its own file(s) in the folder
+    report: str | None = None  # the report folder's name, when it is not the attack's name
+
+    @property
+    def folder(self) -> str:
+        return self.report or self.name
 
 
 def solution() -> dict:
@@ -308,19 +337,21 @@ def _write_anywhere(ctx: Context) -> str:
 
 
 ESCAPING = [
+    # The grader's folders do not exist in the sandbox, whose file system is read-only but for its
+    # home; test_nothing_was_written_outside_the_sandbox checks that nothing was written.
     Attack("escape_write_results", "escaping",
            transform(lambda nb, ctx: (stub_functions(nb, ["count_dense_params"]),
                                       nb["cells"].append(code_cell(_write_fakes(ctx))))),
-           COUNT_WRONG, "PermissionError"),
+           COUNT_WRONG, "Read-only file system", confined=True),
     Attack("escape_write_gradebook", "escaping",
            transform(lambda nb, ctx: (stub_functions(nb, ["count_dense_params"]),
                                       nb["cells"].append(code_cell(_write_gradebook(ctx))))),
-           COUNT_WRONG, "PermissionError"),
-    Attack("escape_write_out_dir", "escaping", add_cell(_write_anywhere), FULL, "PermissionError"),
+           COUNT_WRONG, "FileNotFoundError", confined=True),
+    Attack("escape_write_out_dir", "escaping", add_cell(_write_anywhere), FULL, "FileNotFoundError", confined=True),
     Attack("escape_read_solution", "escaping",
            replace_function("count_dense_params",
                             COUNT + f"    text = open({str(SOLUTION)!r}).read()\n    return len(text)\n"),
-           COUNT_WRONG, "PermissionError"),
+           COUNT_WRONG, "FileNotFoundError", confined=True),
     Attack("escape_read_grader_files", "escaping",
            replace_function("fit_line_gd",
                             FIT + "    import glob\n    files = glob.glob('/tmp/grader-*/*.json')\n"
@@ -344,7 +375,8 @@ RESOURCES = [
     Attack("sleep_top_level", "resources", add_cell("import time\ntime.sleep(10**6)\n"), FULL, "ran longer than"),
     Attack("memory_bomb_at_once", "resources", add_cell("hog = bytearray(64 * 2**30)\n"), FULL, "MemoryError"),
     Attack("memory_bomb_growing", "resources",
-           add_cell("hog = []\nwhile True:\n    hog.append(b'x' * (64 * 2**20))\n"), FULL, "memory"),
+           add_cell("hog = []\nwhile True:\n    hog.append(b'x' * (64 * 2**20))\n"), FULL, "memory",
+           or_says="ran longer than"),
     Attack("output_flood", "resources", add_cell("while True:\n    print('x' * 10000)\n"), FULL, "ran longer than"),
     Attack("output_flood_past_the_cap", "resources",
            add_cell("import os, sys\nsys.stdout = sys.stdout._grader_stream\nwhile True:\n"
@@ -372,17 +404,330 @@ KILLING = [
            FIT_WRONG, "StdinNotImplementedError"),
 ]
 
-ATTACKS: list[Attack] = MALFORMED + BROKEN + FOOLING + SWALLOWING + STEERING + ESCAPING + RESOURCES + KILLING
+# ---- 9. reaching the grader and the other sandboxes (issue 15, item 1) -----------------------------
+
+def _reach_processes(ctx: Context) -> str:
+    """Try resource limits, priority, affinity and scheduling on every process of this batch
+    outside its own sandbox: the grader (its command line names --out) and the other sandboxes."""
+    return f"""import os, resource
+markers = [{str(ctx.out)!r}.encode(), {ctx.marker!r}.encode()]
+mine, pid = set(), os.getpid()
+while pid > 0:  # this process and its ancestors: its own sandbox
+    mine.add(pid)
+    try:
+        pid = int(open(f"/proc/{{pid}}/stat").read().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        break
+reached = set()
+for entry in os.listdir("/proc"):
+    if not entry.isdigit() or int(entry) in mine:
+        continue
+    try:
+        cmdline = open(f"/proc/{{entry}}/cmdline", "rb").read()
+    except OSError:
+        continue
+    if not any(m in cmdline for m in markers):
+        continue
+    target = int(entry)
+    for attempt in (lambda: resource.prlimit(target, resource.RLIMIT_CPU, (1, 1)),
+                    lambda: resource.prlimit(target, resource.RLIMIT_FSIZE, (0, 0)),
+                    lambda: os.setpriority(os.PRIO_PROCESS, target, 19),
+                    lambda: os.sched_setaffinity(target, {{0}}),
+                    lambda: os.sched_setscheduler(target, os.SCHED_IDLE, os.sched_param(0))):
+        try:
+            attempt()
+            reached.add(target)
+        except OSError:
+            pass
+raise RuntimeError(f"reached {{len(reached)}} processes outside the sandbox")
+"""
 
 
-def write_all(folder: Path, ctx: Context) -> list[Path]:
+def _change_files(ctx: Context) -> str:
+    """chmod and utime on the grader's folders and on a file of the instructor's."""
+    return f"""import os
+changed = 0
+for path, change in (({str(ctx.submissions)!r}, lambda p: os.chmod(p, 0)),
+                     ({str(ctx.out)!r}, lambda p: os.chmod(p, 0o555)),
+                     ({str(ctx.canary)!r}, lambda p: os.chmod(p, 0o777)),
+                     ({str(ctx.canary)!r}, lambda p: os.utime(p, (0, 0)))):
+    try:
+        change(path)
+        changed += 1
+    except OSError:
+        pass
+raise RuntimeError(f"changed {{changed}} files outside the sandbox")
+"""
+
+
+OUTSIDE = [
+    Attack("reach_other_processes", "outside", add_cell(_reach_processes), FULL,
+           "reached 0 processes outside the sandbox", confined=True),
+    Attack("chmod_utime_outside", "outside", add_cell(_change_files), FULL,
+           "changed 0 files outside the sandbox", confined=True),
+]
+
+# ---- 10. answers from outside (item 2): helpers in the test process answer count_dense_params ------
+
+ASK = COUNT + """    import json, socket
+    request = json.dumps(list(layer_sizes)).encode()
+{connect}
+    return int(reply)
+"""
+CONNECTIONS = {
+    "udp": """    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(2)
+    s.sendto(request, ("127.0.0.1", {ctx.udp_port}))
+    reply = s.recv(100)""",
+    "tcp": """    s = socket.create_connection(("127.0.0.1", {ctx.tcp_port}), timeout=2)
+    s.sendall(request + b"\\n")
+    reply = s.recv(100)""",
+    "unix": """    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(2)
+    s.connect({ctx.unix_path!r})
+    s.sendall(request + b"\\n")
+    reply = s.recv(100)""",
+    "abstract": """    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(2)
+    s.connect("\\0" + {ctx.abstract_name!r})
+    s.sendall(request + b"\\n")
+    reply = s.recv(100)""",
+}
+
+
+def _ask_helper(kind: str) -> Callable[[Context], bytes]:
+    def build(ctx: Context) -> bytes:
+        return replace_function("count_dense_params",
+                                ASK.format(connect=CONNECTIONS[kind].format(ctx=ctx)))(ctx)
+    return build
+
+
+NETWORK = [
+    Attack("udp_to_a_helper", "network", _ask_helper("udp"), COUNT_WRONG,
+           "Address family not supported", confined=True),
+    Attack("tcp_to_a_helper", "network", _ask_helper("tcp"), COUNT_WRONG,
+           "Address family not supported", confined=True),
+    Attack("unix_socket_to_a_helper", "network", _ask_helper("unix"), COUNT_WRONG,
+           "FileNotFoundError", confined=True),
+    Attack("abstract_socket_to_a_helper", "network", _ask_helper("abstract"), COUNT_WRONG,
+           "ConnectionRefusedError", confined=True),
+]
+
+
+def count_params(sizes: list[int]) -> int:
+    return sum(a * b + b for a, b in zip(sizes, sizes[1:]))
+
+
+class Helpers:
+    """Servers outside the sandbox that would answer count_dense_params, on every transport the
+    sandbox must not reach: UDP and TCP on 127.0.0.1, a Unix socket file, an abstract socket."""
+
+    def __init__(self, folder: Path):
+        self.asked = 0
+
+        def answer(data: bytes) -> bytes:
+            self.asked += 1
+            return str(count_params(json.loads(data))).encode()
+
+        class Stream(socketserver.StreamRequestHandler):
+            def handle(self):
+                self.wfile.write(answer(self.rfile.readline()))
+
+        class Datagram(socketserver.BaseRequestHandler):
+            def handle(self):
+                data, sock = self.request
+                sock.sendto(answer(data), self.client_address)
+
+        class UnixServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+            daemon_threads = True
+
+        class TcpServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
+            daemon_threads = True
+
+        self.unix_path = str(folder / "helper.sock")
+        self.abstract_name = f"lr-course-helper-{os.getpid()}"
+        self.servers = [socketserver.UDPServer(("127.0.0.1", 0), Datagram), TcpServer(("127.0.0.1", 0), Stream),
+                        UnixServer(self.unix_path, Stream), UnixServer("\0" + self.abstract_name, Stream)]
+        os.chmod(self.unix_path, 0o777)  # connectable by any user: only the sandbox may stop it
+        self.udp_port = self.servers[0].server_address[1]
+        self.tcp_port = self.servers[1].server_address[1]
+        for server in self.servers:
+            threading.Thread(target=server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        for server in self.servers:
+            server.shutdown()
+            server.server_close()
+
+
+# ---- 11. links and odd files (items 3 and 4) -------------------------------------------------------
+
+def _link(name: str, target: Callable[[Path], str]) -> Callable[[Path, Context], None]:
+    def make(folder: Path, ctx: Context) -> None:
+        os.symlink(target(folder), folder / f"{name}.ipynb")
+    return make
+
+
+def _fifo(folder: Path, ctx: Context) -> None:
+    os.mkfifo(folder / "fifo.ipynb")
+
+
+def _link_within(folder: Path, ctx: Context) -> None:
+    """A link to a notebook below the link's own folder (git and tar keep such links)."""
+    (folder / "linked_work").mkdir()
+    (folder / "linked_work" / "real_notebook_behind_a_link.ipynb").write_bytes(SOLUTION.read_bytes())
+    os.symlink("linked_work/real_notebook_behind_a_link.ipynb", folder / "symlink_within_folder.ipynb")
+
+
+def _named(name: bytes) -> Callable[[Path, Context], None]:
+    def make(folder: Path, ctx: Context) -> None:
+        with open(os.path.join(os.fsencode(folder), name), "wb") as handle:
+            handle.write(SOLUTION.read_bytes())
+    return make
+
+
+def _with_json(raw: bytes) -> Callable[[Context], bytes]:
+    """The solution with *raw* JSON as a value in its metadata."""
+    def build(ctx: Context) -> bytes:
+        notebook = solution()
+        notebook["metadata"]["forged"] = "PLACEHOLDER"
+        return dump(notebook).replace(b'"PLACEHOLDER"', raw)
+    return build
+
+
+FILES = [
+    Attack("symlink_to_solution", "files", None, None, "symbolic link to something outside its folder",
+           make=_link("symlink_to_solution", lambda folder: str(SOLUTION))),
+    Attack("symlink_within_folder", "files", None, FULL, "Score: **10 of 10**", make=_link_within),
+    Attack("huge_integer_in_metadata", "files", _with_json(b"9" * 5000), None, "more than 400 digits"),
+    Attack("deeply_nested_metadata", "files", _with_json(b"[" * 5000 + b"]" * 5000), None, "levels deep"),
+    Attack("named_like_the_gradebook", "files", None, FULL, "Score: **10 of 10**",
+           make=_named(b"gradebook.csv.ipynb"), report="gradebook.csv-2"),
+    Attack("name_not_utf8", "files", None, FULL, "Score: **10 of 10**",
+           make=_named(b"name_not_utf8_\xff\xfe.ipynb"), report="name_not_utf8"),
+    Attack("symlink_loop", "files", None, None, "a loop",
+           make=_link("symlink_loop", lambda folder: str(folder / "symlink_loop.ipynb"))),
+    Attack("fifo", "files", None, None, "not a regular file", make=_fifo),
+    Attack("symlink_to_dev_zero", "files", None, None, "outside its folder",
+           make=_link("symlink_to_dev_zero", lambda folder: "/dev/zero")),
+]
+
+# ---- 12. outliving the batch (item 5) -------------------------------------------------------------
+
+FORK_CHAIN = f'''import subprocess, sys
+chain = """import os, time
+began = time.time()
+while time.time() - began < 120:  # keeps forking and exiting: its pid is never the same for long
+    if os.fork():
+        os._exit(0)
+    time.sleep(0.005)
+"""
+subprocess.Popen([sys.executable, "-c", chain, "{LEFTOVER}"], start_new_session=True)
+'''
+
+OUTLIVING = [
+    Attack("fork_chain", "outliving", add_cell(FORK_CHAIN), FULL, "Score: **10 of 10**", confined=True),
+]
+
+# ---- 13. identity (item 6): the grader may be root; its submissions never are ---------------------
+
+IDENTITY = [
+    Attack("read_etc_shadow", "identity",
+           replace_function("count_dense_params", COUNT + "    return len(open('/etc/shadow').read())\n"),
+           COUNT_WRONG, "PermissionError", confined=True),
+    Attack("capabilities", "identity",
+           add_cell("import os\ncaps = [l for l in open('/proc/self/status') if l.startswith('CapEff')][0].split()[1]\n"
+                    "raise RuntimeError('root' if os.geteuid() == 0 or int(caps, 16) else 'not root: no capabilities')\n"),
+           FULL, "not root: no capabilities", confined=True),
+    Attack("grader_environment", "identity",
+           add_cell(lambda ctx: f"""import os
+found = sum({ctx.secret!r} in v for v in os.environ.values())
+for entry in os.listdir('/proc'):
+    try:
+        found += {ctx.secret!r}.encode() in open(f'/proc/{{entry}}/environ', 'rb').read()
+    except OSError:
+        pass
+raise RuntimeError(f"found the grader's secret {{found}} times")
+"""), FULL, "found the grader's secret 0 times", confined=True),
+]
+
+# ---- 14. memory the old watchdog missed, and messages the old grader buffered (item 7) ------------
+
+MEMORY = [
+    # Many files under the per-file size limit, held open: 3 GB that no process maps. Near its
+    # limit a cgroup may spend a while reclaiming before its OOM killer acts, so the cell may
+    # also end at its time limit; unbounded, it would report what it held.
+    Attack("memfd_hog", "memory",
+           add_cell("import os\nchunk = b'x' * (32 * 2**20)\nheld = []\nfor i in range(96):\n"
+                    "    held.append(os.memfd_create(f'hog{i}'))\n    os.write(held[-1], chunk)\n"
+                    "raise RuntimeError(f'held {32 * len(held)} MB')\n"),
+           FULL, "memory", or_says="ran longer than", confined=True),
+    Attack("shm_hog", "memory",
+           add_cell("chunk = b'x' * (32 * 2**20)\nfor i in range(96):\n"
+                    "    with open(f'/dev/shm/hog{i}', 'wb') as f:\n        f.write(chunk)\n"),
+           FULL, "No space left on device", confined=True),  # a tmpfs of bounded size, in the cgroup
+    Attack("messages_without_a_cell", "memory",
+           add_cell("import threading\nkernel = get_ipython().kernel\ntext = 'x' * 2**20\n"
+                    "def flood():\n    while True:\n"
+                    "        kernel.session.send(kernel.iopub_socket, 'stream', {'name': 'stdout', 'text': text}, parent=None)\n"
+                    "threading.Thread(target=flood, daemon=True).start()\nimport time\ntime.sleep(3)\n"),
+           FULL, "MB of output"),
+    # One ZMQ message of 6 GB in 16 MB frames, sent without copying: ZMQ limits frames, not
+    # their number, and hands a message to its reader only whole.
+    Attack("one_message_of_many_frames", "memory",
+           add_cell("import time, zmq\nkernel = get_ipython().kernel\nframe = zmq.Frame(b'x' * (16 * 2**20))\n"
+                    "kernel.iopub_thread.socket.send_multipart([frame] * 384, copy=False)\ntime.sleep(5)\n"),
+           FULL, "MB of output"),
+]
+
+# ---- 15. reports (item 8) ---------------------------------------------------------------------------
+
+FORGE_VALUES = """import grader.harness, json, sys
+def _forged_run(payload_json, namespace):
+    payload = json.loads(payload_json)
+    out = {}
+    for task in payload["tasks"]:
+        results = [{"value": VALUE} for _ in task["cases"]]
+        out[task["function"]] = {"status": "ran", "results": results}
+    nonce = payload["nonce"]
+    sys.stdout.write(f"<<grader:{nonce}>>{json.dumps(out)}<<end:{nonce}>>")
+grader.harness.run = _forged_run
+"""
+
+REPORTS = [
+    Attack("long_exception_name", "reports",
+           add_cell(f"raise type('E' * {LONG_NAME}, (Exception,), {{}})('boom')\n"), FULL, "EEEEEEEE"),
+    Attack("forged_array_shape", "reports",
+           add_cell(FORGE_VALUES.replace("VALUE", '{"t": "ndarray", "shape": [2**64, 0], "dtype": "f", "v": []}')),
+           ALL_WRONG, "could not read"),
+    Attack("forged_float_out_of_range", "reports",
+           add_cell(FORGE_VALUES.replace("VALUE", '{"t": "float", "v": 10**350}')),
+           ALL_WRONG, "could not read"),
+    Attack("stat_the_solution", "reports",
+           replace_function("count_dense_params",
+                            COUNT + f"    import os\n    return os.stat({str(SOLUTION)!r}).st_size\n"),
+           COUNT_WRONG, "FileNotFoundError", confined=True),
+    Attack("list_other_submissions", "reports",
+           add_cell(lambda ctx: f"import os\nprint(os.listdir({str(ctx.submissions)!r}))\n"),
+           FULL, "FileNotFoundError", confined=True),
+]
+
+ATTACKS: list[Attack] = (MALFORMED + BROKEN + FOOLING + SWALLOWING + STEERING + ESCAPING + RESOURCES + KILLING
+                         + OUTSIDE + NETWORK + FILES + OUTLIVING + IDENTITY + MEMORY + REPORTS)
+
+
+def write_all(folder: Path, ctx: Context, attacks: list[Attack] = ATTACKS) -> list[Path]:
+    """The attacks in *folder*, and two honest solutions: by name, one is graded first and one
+    after every attack, so an attack that harms the grader for later submissions shows there."""
     folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for attack in ATTACKS:
-        path = folder / f"{attack.name}.ipynb"
-        path.write_bytes(attack.build(ctx))
-        paths.append(path)
-    honest = folder / "honest_solution.ipynb"
-    honest.write_bytes(SOLUTION.read_bytes())
-    return [honest, *paths]
+    for attack in attacks:
+        if attack.make is not None:
+            attack.make(folder, ctx)
+        else:
+            (folder / f"{attack.name}.ipynb").write_bytes(attack.build(ctx))
+    for name in HONEST:
+        (folder / f"{name}.ipynb").write_bytes(SOLUTION.read_bytes())
+    return sorted(folder.iterdir())
 
+
+HONEST = ("honest_solution", "zz_honest_after_every_attack")

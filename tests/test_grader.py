@@ -178,7 +178,13 @@ def test_exercise_headings_state_the_spec_points():
         for task in exercise.tasks:
             assert f"`{task.name}(" in text, f"exercise {slug} does not state the task {task.name}"
         stated = sum(float(p) for p in re.findall(r"^## Task \d+: .*\((\d+(?:\.\d+)?) points?\)", text, re.M))
+        # the reworked form, "## Task 2 (core, 4 points): ...", also states the task's level
+        levelled = re.findall(r"^## Task \d+ \(([a-z-]+), (\d+(?:\.\d+)?) points?\): .*\n(?:(?!## ).*\n)*?def (\w+)\(",
+                              text, re.M)
+        stated += sum(float(points) for _, points, _ in levelled)
         assert stated == exercise.points, f"exercise {slug}: headings add up to {stated}, the spec to {exercise.points}"
+        for level, _, name in levelled:
+            assert exercise.task(name).level == level, f"exercise {slug}: {name} is {level} in its heading"
 
 
 # ---- check(), the learner's side -------------------------------------------------------------

@@ -137,3 +137,28 @@ def test_notebooks_are_valid_nbformat():
     for md in SOURCES:
         nbformat.validate(nbformat.read(md.with_suffix(".ipynb"), as_version=4))
         json.loads(md.with_suffix(".ipynb").read_text())  # plain JSON too
+
+
+GRADED_CODE = re.compile(r"^[ \t]*# BEGIN SOLUTION[^\n]*\n(.*?)^[ \t]*# END SOLUTION", re.S | re.M)
+IDIOM = 20  # shorter lines ("return rates", "w, b = 0.0, 0.0") are idioms, not answers
+
+
+def test_student_build_shows_no_line_of_graded_code():
+    """No line of a solution's graded code appears in a page of the student build (the chapters,
+    the appendix, the exercises) or in a task's hint: the answers are not on the page."""
+    from grader.spec import exercises
+
+    pages = {p: {line.strip() for line in p.read_text().splitlines()}
+             for folder in ("book", "exercises") for p in sorted((REPO / folder).glob("*.md"))}
+    hints = " ".join(task.hint for e in exercises().values() for task in e.tasks)
+    leaks = []
+    for solution in sorted((REPO / "solutions").glob("*.md")):
+        for block in GRADED_CODE.findall(solution.read_text()):
+            for line in {raw.strip() for raw in block.splitlines()}:
+                if len(line) < IDIOM or line.startswith("#"):
+                    continue
+                leaks += [f"{solution.name}: {line!r} in {p.relative_to(REPO)}"
+                          for p, lines in pages.items() if line in lines]
+                if line in hints:
+                    leaks.append(f"{solution.name}: {line!r} in a hint")
+    assert not leaks, "graded code shown to learners:\n" + "\n".join(leaks)

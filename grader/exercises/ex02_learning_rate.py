@@ -1,88 +1,55 @@
-"""Exercise 02: the learning rate."""
+"""Exercise 02: the learning rate, on quadratic bowls of any shape."""
 
 import numpy as np
 
-from grader.compare import close, exact_choice
+from grader.compare import close
 from grader.spec import Case, Exercise, Task
 
-# gradient_descent takes a function, which JSON cannot carry: a case is a quadratic loss
-# L(x) = 1/2 x·A·x - b·x given as plain data, and this adapter builds its gradient A x - b.
-# It also holds the learner to two points of the contract: one grad call per step, x0 untouched.
-QUADRATIC_GRADIENT = '''
-def call(fn, A, b, x0, lr, steps):
-    A = np.asarray(A, dtype=float)
-    b = np.asarray(b, dtype=float)
-    calls = []
-    def grad(x):
-        calls.append(1)
-        x = np.asarray(x, dtype=float)
-        return A @ x - b if A.ndim == 2 else A * x - b
-    start = np.array(x0, dtype=float)
-    path = fn(grad, x0, lr, steps)
-    if len(calls) != steps:
-        raise AssertionError(f"grad was called {len(calls)} times for {steps} steps; "
-                             "call it once per step")
-    if not np.array_equal(np.asarray(x0, dtype=float), start):
-        raise AssertionError("x0 was changed in place; start from a copy of it")
-    return path
-'''
+BOWL = np.array([[10.0, 0.0], [0.0, 0.5]])  # the chapter's bowl
+TILTED = np.array([[2.0, 1.0], [1.0, 2.0]])  # curvatures 1 and 3, along the diagonals
 
 
-def _spd(rng: np.random.Generator, d: int) -> np.ndarray:
-    """A random symmetric positive-definite matrix with curvatures spread over 3 decades."""
+def _spd(rng: np.random.Generator, d: int, flat: int = 0) -> np.ndarray:
+    """A random symmetric matrix, curvatures spread over 3 decades, `flat` of them zero."""
     q, _ = np.linalg.qr(rng.normal(size=(d, d)))
-    return q @ np.diag(10 ** rng.uniform(-1.5, 1.5, d)) @ q.T
+    curvatures = 10 ** rng.uniform(-1.5, 1.5, d)
+    curvatures[:flat] = 0.0
+    return q @ np.diag(curvatures) @ q.T
 
 
-def _descent_cases(rng: np.random.Generator) -> list[tuple]:
+def _edge(hessian) -> float:
+    return 2 / float(np.max(np.linalg.eigvalsh(np.atleast_2d(hessian))))
+
+
+def _hessians(rng: np.random.Generator) -> list[tuple]:
+    cases = [(float(10 ** rng.uniform(-3, 3)),) for _ in range(2)]
+    cases += [(_spd(rng, int(rng.integers(2, 6))),) for _ in range(4)]
+    cases += [(_spd(rng, int(rng.integers(2, 5)), flat=1),) for _ in range(2)]  # a flat direction
+    return cases
+
+
+def _shrink_cases(rng: np.random.Generator) -> list[tuple]:
+    cases = []
+    for i in range(10):
+        hessian = float(10 ** rng.uniform(-2, 2)) if i % 3 == 0 else _spd(rng, int(rng.integers(2, 5)))
+        # mostly stable rates, from slow to zig-zagging; one in five past the edge
+        lr = _edge(hessian) * float(rng.uniform(1.0, 1.3) if i % 5 == 4 else rng.uniform(0.02, 0.98))
+        cases.append((hessian, lr, float(10 ** rng.uniform(-9, -1))))
+    return cases
+
+
+def _runs(rng: np.random.Generator) -> list[tuple]:
     cases = []
     for i in range(8):
-        if i % 2 == 0:  # one dimension
-            a = float(10 ** rng.uniform(-1, 1))
-            x0 = float(rng.uniform(-3, 3))
-            b = float(rng.uniform(-1, 1))
-            edge = 2 / a
-        else:
-            d = int(rng.integers(2, 5))
-            a = _spd(rng, d)
-            x0 = rng.uniform(-3, 3, d)
-            b = rng.uniform(-1, 1, d)
-            edge = 2 / np.linalg.eigvalsh(a).max()
-        lr = float(edge * rng.uniform(0.05, 1.2))  # some runs diverge, on purpose
-        steps = 0 if i == 0 else int(rng.integers(1, 40))
-        cases.append((a, b, x0, lr, steps))
-    return cases
-
-
-def _curvatures(rng: np.random.Generator) -> list[tuple]:
-    cases = [(float(10 ** rng.uniform(-3, 3)),) for _ in range(3)]
-    cases += [(_spd(rng, int(rng.integers(2, 6))),) for _ in range(5)]
-    return cases
-
-
-def _loss_curves(rng: np.random.Generator) -> list[tuple]:
-    cases = []
-    for i in range(12):
-        n = int(rng.integers(2, 40))
-        kind = i % 4
-        if kind == 0:  # a gradient-descent run on a parabola, stable or not
-            r = rng.uniform(-1.3, 0.99)
-            losses = (r ** (2 * np.arange(n))) * rng.uniform(0.5, 5)
-        elif kind == 1:  # a noisy decreasing curve, noise of varying size
-            trend = np.geomspace(rng.uniform(1, 5), rng.uniform(0.01, 0.5), n)
-            losses = trend * np.exp(rng.normal(0, rng.uniform(0.0, 0.6), n))
-        elif kind == 2:  # a blow-up, sometimes to inf or nan
-            losses = np.geomspace(1, 10 ** rng.uniform(1, 300), n)
-            if n > 2 and rng.uniform() < 0.6:
-                losses[int(rng.integers(1, n))] = [np.nan, np.inf][int(rng.integers(0, 2))]
-        else:  # exactly on the one-third border: ups * 3 == steps
-            steps = 3 * int(rng.integers(1, 10))
-            ups = steps // 3 - int(rng.integers(0, 2))
-            moves = np.array([1.0] * ups + [-1.0] * (steps - ups))
-            rng.shuffle(moves)
-            sizes = rng.uniform(0.1, 0.2, steps) * np.where(moves > 0, 0.5, 1.0)
-            losses = 10.0 + np.concatenate([[0.0], np.cumsum(moves * sizes)])
-        cases.append(([float(v) for v in losses],))
+        d = [1, 2, 2, 3, 3, 4, 2, 1][i]
+        hessian = _spd(rng, d)
+        lr = _edge(hessian) * float(rng.uniform(1.02, 1.3) if i % 4 == 3 else rng.uniform(0.1, 0.95))
+        w = rng.uniform(-3, 3, d)
+        path = [w]
+        for _ in range(d + int(rng.integers(1, 8))):
+            path.append(path[-1] - lr * hessian @ path[-1])
+        path = np.array(path)
+        cases.append((lr, path[:, 0] if d == 1 else path))
     return cases
 
 
@@ -91,53 +58,53 @@ EXERCISE = Exercise(
     title="The learning rate",
     tasks=(
         Task(
-            name="gradient_descent",
-            points=4,
-            public=(
-                Case((2.0, 0.0, 1.0, 0.25, 3), np.array([1.0, 0.5, 0.25, 0.125])),
-                Case((1.5, 0.0, 1.0, 0.01, 1), np.array([1.0, 0.985])),
-                Case((2.0, 0.0, 1.0, 1.05, 2), np.array([1.0, -1.1, 1.21])),
-                Case((2.0, 2.0, 0.0, 0.25, 2), np.array([0.0, 0.5, 0.75])),
-                Case((2.0, 0.0, 3.0, 0.1, 0), np.array([3.0])),
-                Case((np.array([[10.0, 0.0], [0.0, 0.5]]), np.zeros(2), np.array([1.0, 4.0]), 0.1, 2),
-                     np.array([[1.0, 4.0], [0.0, 3.8], [0.0, 3.61]])),
-            ),
-            hidden=_descent_cases,
-            call=QUADRATIC_GRADIENT,
-            compare=close(rtol=1e-7, atol=1e-12),
-            hint="Keep a list starting with x0 (as a float array), append x - lr * grad(x) once per step, "
-                 "and return np.array(list): its first row is x0 and it has steps + 1 rows.",
-        ),
-        Task(
             name="max_stable_lr",
-            points=3,
+            points=2,
+            level="warm-up",
             public=(
                 Case((2.0,), 1.0),
-                Case((10.0,), 0.2),
-                Case((np.array([[10.0, 0.0], [0.0, 0.5]]),), 0.2),
-                Case((np.array([[2.0, 1.0], [1.0, 2.0]]),), 2 / 3),
+                Case((BOWL,), 0.2),
+                Case((TILTED,), 2 / 3),
+                Case((np.array([[1.0, 1.0], [1.0, 1.0]]),), 1.0),
             ),
-            hidden=_curvatures,
+            hidden=_hessians,
             compare=close(rtol=1e-9),
-            hint="It is 2 / L. For a matrix, L is the largest eigenvalue (np.linalg.eigvalsh), "
-                 "not the largest entry: try [[2, 1], [1, 2]].",
+            hint="See 'A bowl with a steep side and a flat side' in chapter 2: the edge is 2 "
+                 "over the steepest curvature. When the bowl is turned, the curvatures along its "
+                 "own axes are the eigenvalues of H, not its entries: try [[2, 1], [1, 2]].",
         ),
         Task(
-            name="classify_run",
-            points=3,
+            name="steps_to_shrink",
+            points=4,
+            level="core",
             public=(
-                Case(([4.0, 2.0, 1.0, 0.5],), "converging"),
-                Case(([1.0, 2.0, 4.0, 8.0],), "diverging"),
-                Case(([1.0, 0.5, 0.8, 0.4, 0.6, 0.3, 0.5],), "oscillating"),
-                Case(([1.0, float("nan")],), "diverging"),
-                Case(([2.3, 2.0, 2.1, 1.9, 1.8, 1.7, 1.6],), "converging"),
-                Case(([1.0, 1.0, 1.0],), "converging"),
-                Case(([5.0, 1.0, 6.0],), "diverging"),
+                Case((2.0, 0.1), 62),
+                Case((BOWL, 0.19), 139),
+                Case((2.0, 0.5), 1),
+                Case((2.0, 1.0), float("inf")),
+                Case((TILTED, 0.5, 1e-3), 10),
             ),
-            hidden=_loss_curves,
-            compare=exact_choice(("diverging", "oscillating", "converging")),
-            hint="Check in this order: any nan/inf or last > first means 'diverging'; then count the "
-                 "steps where the loss strictly went up and compare 3 * ups with len(losses) - 1.",
+            hidden=_shrink_cases,
+            compare=close(rtol=0, atol=1e-9),
+            hint="See 'The border is exact' and 'A bowl with a steep side and a flat side' in "
+                 "chapter 2. Along each axis of the bowl the distance is multiplied by "
+                 "|1 - lr times that axis's curvature| per step; a start can put all its distance "
+                 "on the slowest axis, so the largest of these factors decides.",
+        ),
+        Task(
+            name="max_stable_lr_from_run",
+            points=4,
+            level="stretch",
+            public=(
+                Case((0.25, np.array([1.0, 0.5, 0.25])), 1.0),
+                Case((0.1, np.array([[1.0, 4.0], [0.0, 3.8], [0.0, 3.61]])), 0.2),
+                Case((1.05, np.array([1.0, -1.1, 1.21])), 1.0),
+            ),
+            hidden=_runs,
+            compare=close(rtol=1e-6),
+            hint="Each step multiplies w by the same matrix, I - lr H. Find that matrix from the "
+                 "pairs (w_t, w_t+1), for instance by least squares over all of them at once; "
+                 "H follows, and then its edge of stability.",
         ),
     ),
 )

@@ -1,97 +1,97 @@
-"""Exercise 03: learning-rate decay."""
-
-from typing import Any
+"""Exercise 03: learning-rate decay, one step past the chapter's schedules."""
 
 import numpy as np
 
-from grader.compare import Verdict, close
+from grader.compare import close, exact_choice
 from grader.spec import Case, Exercise, Task
 
-# The learner's function returns a Keras schedule object, which cannot cross the wire: the
-# adapter evaluates it at the case's steps, and evaluates the learner's own exponential_decay at
-# the same steps, so that the grader can check them against the reference and against each other.
-EVALUATE_SCHEDULE = '''
-def call(fn, lr0, k, decay_steps, steps):
-    import keras
-    schedule = fn(lr0, k, decay_steps)
-    if not isinstance(schedule, keras.optimizers.schedules.ExponentialDecay):
-        raise TypeError(f"expected an ExponentialDecay object, got {type(schedule).__name__}")
-    own = notebook.get("exponential_decay")
-    try:
-        numpy_values = [float(own(lr0, k, step)) for step in steps] if callable(own) else None
-    except NotImplementedError:
-        numpy_values = "not written"
-    return {
-        "keras": [float(schedule(step)) for step in steps],
-        "numpy": numpy_values,
-        "staircase": bool(schedule.staircase),
-        "decay_steps": int(schedule.decay_steps),
-    }
-'''
+SCHEDULE_LABELS = ("exponential", "exponential staircase", "inverse_time", "inverse_time staircase",
+                   "linear")
 
-FLOAT32 = close(rtol=1e-5, atol=1e-12)
+# float64 precision: Keras keeps a learning rate in a float32 variable (relative rounding about
+# 1e-8), so a submission that only drives keras.callbacks.ReduceLROnPlateau cannot reach 1e-12.
+FLOAT64 = close(rtol=1e-12, atol=1e-300)
 
 
-def schedule_matches(got: Any, expected: Any, args: tuple) -> Verdict:
-    if not isinstance(got, dict) or not {"keras", "numpy", "staircase", "decay_steps"} <= set(got):
-        return Verdict(False, "the schedule could not be evaluated")
-    if got["staircase"]:
-        return Verdict(False, "staircase=True: the schedule must be smooth")
-    if got["decay_steps"] != expected["decay_steps"]:
-        return Verdict(False, "decay_steps is not the one given")
-    verdict = FLOAT32(got["keras"], expected["keras"], args)
-    if not verdict.ok:
-        return Verdict(False, f"the schedule's values are wrong: {verdict.why}")
-    if got["numpy"] is None:
-        return Verdict(False, "there is no exponential_decay function in the notebook to compare with")
-    if got["numpy"] == "not written":
-        return Verdict(False, "the schedule is right, but your exponential_decay, which it is "
-                              "compared with, is not written yet")
-    agree = FLOAT32(got["numpy"], got["keras"], args)
-    if not agree.ok:
-        return Verdict(False, f"your schedule and your exponential_decay disagree: {agree.why}")
-    return Verdict(True)
-
-
-def _rates(rng: np.random.Generator) -> tuple[float, float]:
-    return float(10 ** rng.uniform(-3, 0)), float(10 ** rng.uniform(-4, -1))
-
-
-def _step_cases(rng: np.random.Generator) -> list[tuple]:
+def _inverse_time_cases(rng: np.random.Generator) -> list[tuple]:
     cases = []
     for i in range(8):
         lr0 = float(10 ** rng.uniform(-3, 0))
-        drop = float(rng.choice([0.1, 0.5, rng.uniform(0.2, 0.95)]))
-        epochs_drop = int(rng.integers(1, 25))
-        # some epochs exactly on a boundary, where an off-by-one shows
-        epoch = int(epochs_drop * rng.integers(0, 6)) if i % 2 else int(rng.integers(0, 120))
-        cases.append((lr0, drop, epochs_drop, epoch))
+        lr_end = lr0 * float(10 ** rng.uniform(-3, 0))
+        decay_steps = int(rng.integers(1, 500))
+        staircase = i % 2 == 1
+        total_steps = decay_steps * int(rng.integers(1, 40))
+        if i % 4 > 1:  # between two multiples of decay_steps, where floor and division differ
+            total_steps += int(rng.integers(0, decay_steps))
+        cases.append((lr0, lr_end, decay_steps, total_steps, staircase))
     return cases
 
 
-def _time_cases(rng: np.random.Generator) -> list[tuple]:
+def _schedule_log(rng: np.random.Generator, label: str) -> list[float]:
+    """Exact rates at steps 0..n-1 of one Keras schedule, falling to at most half of lr0."""
+    lr0 = float(10 ** rng.uniform(-3, 0))
+    n = int(rng.integers(8, 80))
+    staircase = label.endswith("staircase")
+    block = int(rng.integers(2, max(3, n // 3))) if staircase else int(rng.integers(1, 50))
+    t = np.arange(n, dtype=float)
+    s = np.floor(t / block) if staircase else t / block
+    end_fraction = float(rng.uniform(0.02, 0.5))      # rate at the last step over lr0, at most
+    if label.startswith("exponential"):
+        rate = end_fraction ** (1 / max(s[-1], 1e-9))
+        values = lr0 * rate ** s
+    elif label.startswith("inverse_time"):
+        k = (1 / end_fraction - 1) / max(s[-1], 1e-9)
+        values = lr0 / (1 + k * s)
+    else:  # PolynomialDecay, power 1, still before its decay_steps: a straight line
+        values = lr0 + (end_fraction - 1) * lr0 * t / (n - 1)
+    return [float(v) for v in values]
+
+
+def _schedule_logs(rng: np.random.Generator) -> list[tuple]:
+    labels = list(SCHEDULE_LABELS) * 2
+    rng.shuffle(labels)
+    return [(_schedule_log(rng, label),) for label in labels]
+
+
+def _plateau_cases(rng: np.random.Generator) -> list[tuple]:
+    cases = []
+    for i in range(10):
+        epochs = int(rng.integers(1, 6)) if i == 0 else int(rng.integers(10, 60))
+        min_delta = float(10 ** rng.uniform(-4, -1.5))
+        # a loss that falls in drops of a few min_delta, some smaller than min_delta, and
+        # hovers above its level in between: plateaus of every length, and near misses
+        drops = np.where(rng.random(epochs) < rng.uniform(0.15, 0.5),
+                         min_delta * rng.choice([0.3, 0.8, 1.5, 4.0, 20.0], epochs), 0.0)
+        losses = rng.uniform(0.2, 3.0) - np.cumsum(drops) + rng.uniform(0, 2.5 * min_delta, epochs)
+        lr = float(10 ** rng.uniform(-4, 0))
+        factor = float(rng.choice([0.1, 0.5, rng.uniform(0.05, 0.95)]))
+        patience = int(rng.integers(1, 6))
+        # at most epochs / patience cuts: keep the last rate above 1e-30, where float32 (and so
+        # the Keras callback the tests compare with) still has all its digits
+        factor = max(factor, (1e-30 / lr) ** (patience / epochs))
+        cooldown = int(rng.integers(0, 5)) if i % 3 else 0
+        min_lr = [0.0, lr * factor ** int(rng.integers(1, 4)) * float(rng.uniform(0.5, 1.0)),
+                  lr * float(rng.uniform(0.05, 0.9))][i % 3]
+        cases.append(([float(v) for v in losses], lr, factor, patience, min_delta, cooldown, min_lr))
+    return cases
+
+
+def _rate_schedules(rng: np.random.Generator) -> list[tuple]:
     cases = []
     for i in range(8):
-        lr0, k = _rates(rng)
-        if i % 3 == 0:
-            t = rng.integers(0, 5000, size=int(rng.integers(1, 20)))
+        n = int(rng.integers(1, 400))
+        t = np.arange(n)
+        lr0 = float(rng.uniform(0.05, 1.9))
+        kind = i % 4
+        if kind == 0:
+            rates = np.full(n, lr0)
+        elif kind == 1:
+            rates = lr0 * np.exp(-rng.uniform(1e-4, 0.05) * t)
+        elif kind == 2:
+            rates = lr0 * float(rng.uniform(0.2, 0.8)) ** (t // int(rng.integers(1, 50)))
         else:
-            t = int(rng.integers(0, 5000))
-        cases.append((lr0, k, t))
-    return cases
-
-
-def _keras_rate_cases(rng: np.random.Generator) -> list[tuple]:
-    return [(float(10 ** rng.uniform(-5, -1)), int(rng.integers(1, 5000))) for _ in range(8)]
-
-
-def _schedule_cases(rng: np.random.Generator) -> list[tuple]:
-    cases = []
-    for _ in range(4):
-        lr0, k = _rates(rng)
-        decay_steps = int(rng.integers(1, 2000))
-        steps = sorted(int(s) for s in rng.integers(0, 5000, size=12))
-        cases.append((lr0, k, decay_steps, steps))
+            rates = lr0 / (1 + rng.uniform(1e-3, 0.1) * t)
+        cases.append((rates, float(rng.uniform(-10, 10)), float(10 ** rng.uniform(-2, 1))))
     return cases
 
 
@@ -100,76 +100,73 @@ EXERCISE = Exercise(
     title="Learning-rate decay",
     tasks=(
         Task(
-            name="step_decay",
+            name="inverse_time_decay_rate",
             points=2,
+            level="warm-up",
             public=(
-                Case((0.1, 0.5, 5, 0), 0.1),
-                Case((0.1, 0.5, 5, 4), 0.1),
-                Case((0.1, 0.5, 5, 5), 0.05),
-                Case((0.1, 0.5, 5, 12), 0.025),
-                Case((0.1, 0.1, 20, 40), 0.001),
+                Case((1.0, 0.1, 430, 430), 9.0),
+                Case((0.1, 0.05, 1, 500), 0.002),
+                Case((0.1, 0.05, 100, 250, True), 0.5),
+                Case((0.1, 0.05, 100, 250, False), 0.4),
             ),
-            hidden=_step_cases,
+            hidden=_inverse_time_cases,
             compare=close(rtol=1e-9),
-            hint="Count whole periods with integer division, epoch // epochs_drop, then multiply "
-                 "lr0 by drop that many times: the first drop is at epoch epochs_drop, not before.",
+            hint="See 'From formulas to Keras schedules' in chapter 3. Write the schedule's value "
+                 "at total_steps, set it equal to lr_end and solve for decay_rate. With "
+                 "staircase=True the step is first rounded down to a whole number of decay_steps.",
         ),
         Task(
-            name="exponential_decay",
+            name="identify_schedule",
             points=2,
+            level="core",
+            all_or_nothing=True,
             public=(
-                Case((0.1, 0.002, 0), 0.1),
-                Case((0.1, 0.002, 1000), 0.013533528323661271),
-                Case((0.5, 0.01, np.array([0, 7, 50, 123])),
-                     np.array([0.5, 0.4661969099529741, 0.3032653298563167, 0.1461462888404297])),
+                Case(([0.1 * 0.9 ** t for t in range(10)],), "exponential"),
+                Case(([0.1 / (1 + 0.5 * (t // 3)) for t in range(12)],), "inverse_time staircase"),
+                Case(([0.1 - 0.008 * t for t in range(10)],), "linear"),
             ),
-            hidden=_time_cases,
-            compare=close(rtol=1e-9),
-            hint="lr0 * np.exp(-k * t) works for numbers and arrays alike; return a plain float "
-                 "when t is a number.",
+            hidden=_schedule_logs,
+            compare=exact_choice(SCHEDULE_LABELS),
+            hint="See 'Three classic schedules' in chapter 3. Collapse runs of equal rates first "
+                 "(a staircase holds each value for several steps). Then ask which quantity stays "
+                 "constant from one value to the next: the ratio, the difference of the "
+                 "reciprocals, or the difference itself.",
         ),
         Task(
-            name="inverse_time_decay",
-            points=2,
+            name="reduce_lr_on_plateau",
+            points=4,
+            level="core",
             public=(
-                Case((0.1, 0.002, 0), 0.1),
-                Case((0.1, 0.002, 500), 0.05),
-                Case((1.0, 0.5, np.array([0, 2, 6])), np.array([1.0, 0.5, 0.25])),
+                Case(([1.0, 0.9, 0.95, 0.96, 0.8], 0.1, 0.5, 2),
+                     [0.1, 0.1, 0.1, 0.05, 0.05]),
+                Case(([100.0, 99.995, 99.99, 99.98], 0.01, 0.1, 2), [0.01, 0.01, 0.01, 0.01]),
+                Case(([0.01, 0.00995, 0.00992, 0.0098], 0.01, 0.1, 2), [0.01, 0.01, 0.001, 0.001]),
+                Case(([1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0], 0.1, 0.5, 1, 1e-4, 2, 0.02),
+                     [0.1, 0.05, 0.05, 0.025, 0.025, 0.02, 0.02, 0.02]),
             ),
-            hidden=_time_cases,
-            compare=close(rtol=1e-9),
-            hint="lr0 / (1 + k * t): the rate halves when k * t = 1, at t = 1/k.",
+            hidden=_plateau_cases,
+            compare=FLOAT64,
+            hint="See 'Decay by epoch, and decay on a plateau' in chapter 3, and the callback's "
+                 "documentation. In mode min an epoch improves only if its loss is below the best "
+                 "so far minus min_delta (an absolute amount). A cut happens when the count of "
+                 "epochs without improvement reaches patience; it resets that count and starts "
+                 "the cooldown, whose epochs are not counted. A rate at min_lr is not cut again. "
+                 "Keep every rate in float64.",
         ),
         Task(
-            name="keras_decay_rate",
+            name="expected_noisy_loss",
             points=2,
+            level="stretch",
             public=(
-                Case((0.002, 250), 0.6065306597126334),
-                Case((0.01, 10), 0.9048374180359595),
-                Case((0.0, 100), 1.0),
+                Case((np.array([0.5]), 5.0, 1.0), np.array([3.25])),
+                Case((np.array([1.0, 1.0]), 5.0, 1.0), np.array([0.5, 0.5])),
+                Case((np.array([0.1, 0.2, 0.0]), 2.0, 0.5), np.array([1.62125, 1.0426, 1.0426])),
             ),
-            hidden=_keras_rate_cases,
-            compare=close(rtol=1e-9),
-            hint="rate ** (t / decay_steps) must equal exp(-k t) for every t, so rate = exp(-k * decay_steps).",
-        ),
-        Task(
-            name="make_keras_schedule",
-            points=2,
-            public=(
-                Case((0.1, 0.002, 250, [0, 100, 1000, 3000]),
-                     {"keras": [0.1, 0.0818730753077982, 0.013533528323661271, 0.00024787521766663585],
-                      "numpy": [0.1, 0.0818730753077982, 0.013533528323661271, 0.00024787521766663585],
-                      "staircase": False, "decay_steps": 250}),
-                Case((0.5, 0.01, 10, [0, 7, 50, 123]),
-                     {"keras": [0.5, 0.4661969099529741, 0.3032653298563167, 0.1461462888404297],
-                      "numpy": [0.5, 0.4661969099529741, 0.3032653298563167, 0.1461462888404297],
-                      "staircase": False, "decay_steps": 10}),
-            ),
-            hidden=_schedule_cases,
-            call=EVALUATE_SCHEDULE,
-            compare=schedule_matches,
-            hint="Return keras.optimizers.schedules.ExponentialDecay(lr0, decay_steps=decay_steps, "
-                 "decay_rate=keras_decay_rate(k, decay_steps)), with the default staircase=False.",
+            hidden=_rate_schedules,
+            compare=close(rtol=1e-9, atol=1e-300),
+            hint="See 'Why decay: the noise floor' in chapter 3. Follow the mean of x squared, not "
+                 "x: after one step it is (1 - rate)^2 times the old mean square plus rate^2 "
+                 "sigma^2, since the noise has mean 0 and variance 1 and is independent of x.",
         ),
     ),
 )

@@ -1,84 +1,86 @@
-"""Exercise 04: warm-up, cosine decay and the 1cycle policy."""
+"""Exercise 04: warm-up, cosine decay and the 1cycle policy, one step past the chapter."""
+
+import math
 
 import numpy as np
 
-from grader.compare import Verdict, close
+from grader.compare import close
 from grader.spec import Case, Exercise, Task
 
-# The learner's class is a Keras schedule; the adapter builds it and evaluates it where Keras
-# does, inside a compiled function with a tensor step, and returns plain floats.
-EVALUATE_IN_TF_FUNCTION = '''
-def call(fn, max_lr, total_steps, pct_start, div, final_div, steps):
-    import keras
-    import tensorflow as tf
-    schedule = fn(max_lr, total_steps, pct_start, div, final_div)
-    if not isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule):
-        raise TypeError(f"expected a LearningRateSchedule, got {type(schedule).__name__}")
-    config = schedule.get_config()
-    compiled = tf.function(lambda step: schedule(step), autograph=False)  # as graph ops, no `if`
-    return {
-        "rates": [float(compiled(tf.constant(step, dtype=tf.int64))) for step in steps],
-        "config": sorted(config) if isinstance(config, dict) else None,
-    }
-'''
-
-LR_FLOAT64 = close(rtol=1e-9, atol=1e-15)
-FLOAT32 = close(rtol=1e-5, atol=1e-9)
-CONFIG_KEYS = ["div", "final_div", "max_lr", "pct_start", "total_steps"]
+# float64 precision: Keras computes CosineDecayRestarts in float32 (relative rounding about 1e-8),
+# so a submission that only calls it cannot reach 1e-12; atol 1e-15 keeps the rates near a
+# cycle's end, where 1 + cos is tiny, out of float32's reach too (initial rates are 1e-4 to 1).
+FLOAT64 = close(rtol=1e-12, atol=1e-15)
 
 
-def _cycle_args(rng: np.random.Generator) -> tuple:
-    total = int(rng.integers(10, 3000))
-    pct = float(rng.uniform(0.1, 0.5))
-    return (float(10 ** rng.uniform(-3, 0.5)), total, pct, float(rng.choice([10.0, 25.0, rng.uniform(5, 50)])),
-            float(rng.choice([1e4, 100.0, 10 ** rng.uniform(2, 5)])))
-
-
-def _one_cycle_cases(rng: np.random.Generator) -> list[tuple]:
-    cases = []
-    for i in range(10):
-        max_lr, total, pct, div, final_div = _cycle_args(rng)
-        warm = pct * total
-        # the borders are where a contract is easiest to get wrong
-        step = [0, int(np.ceil(warm)), int(np.floor(warm)), total - 1, total + 7][i] if i < 5 \
-            else int(rng.integers(0, total))
-        cases.append((step, total, max_lr, pct, div, final_div))
-    return cases
-
-
-def _range_tests(rng: np.random.Generator) -> list[tuple]:
+def _cosine_inverse_cases(rng: np.random.Generator) -> list[tuple]:
     cases = []
     for i in range(8):
-        n = int(rng.integers(1, 150))
-        lrs = np.geomspace(10 ** rng.uniform(-6, -3), 10 ** rng.uniform(-0.5, 1.5), n)
-        x = np.log10(lrs)
-        centre = rng.uniform(x.min(), x.max()) if n > 1 else x[0]
-        losses = 2.3 - 1.5 / (1 + np.exp(-4 * (x - centre + 1))) + np.maximum(0, x - centre) ** 2 * 5
-        losses = losses + rng.normal(0, rng.uniform(0, 0.4), n)
-        if n > 3 and i % 3 == 0:  # a blow-up at the end
-            losses[-int(rng.integers(1, 3)):] = [np.nan, np.inf][int(rng.integers(0, 2))]
-        beta = 0.98 if i % 2 == 0 else float(rng.uniform(0.0, 0.99))
-        cases.append(([float(v) for v in lrs], [float(v) for v in losses], beta))
+        peak = float(10 ** rng.uniform(-3, 0))
+        warmup = float(rng.choice([0.0, float(rng.integers(1, 2000))]))
+        decay = float(rng.integers(10, 10000))
+        floor = 0.0 if i % 2 else float(rng.uniform(0, 0.5))
+        where = [1.0, 0.0][i] if i < 2 else float(rng.uniform(0, 1))  # the two ends, then inside
+        rate = peak if where == 1.0 else floor * peak + where * (peak - floor * peak)
+        cases.append((rate, peak, warmup, decay, floor))
     return cases
 
 
-def _schedule_cases(rng: np.random.Generator) -> list[tuple]:
+def _cycle_ends(first_decay_steps: int, t_mul: float, count: int) -> list[float]:
+    """Where the first `count` cycles end: D, D + D t_mul, ... (the contract's definition)."""
+    ends, end, length = [], 0.0, float(first_decay_steps)
+    for _ in range(count):
+        end += length
+        ends.append(end)
+        length *= t_mul
+    return ends
+
+
+def _t_mul(rng: np.random.Generator) -> float:
+    return float(rng.choice([1.0, 2.0, 3.0, 1.5, round(float(rng.uniform(1.05, 3)), 3)]))
+
+
+def _restart_cases(rng: np.random.Generator) -> list[tuple]:
     cases = []
-    for _ in range(4):
-        max_lr, total, pct, div, final_div = _cycle_args(rng)
-        steps = sorted({0, total - 1, total + 3, *(int(s) for s in rng.integers(0, total, 12))})
-        cases.append((max_lr, total, pct, div, final_div, steps))
+    for i in range(16):
+        first = int(rng.integers(1, 300))
+        t_mul = _t_mul(rng)
+        m_mul = float(rng.choice([1.0, rng.uniform(0.3, 1.0)]))
+        alpha = float(rng.choice([0.0, rng.uniform(0, 0.5)]))
+        lr0 = float(10 ** rng.uniform(-4, 0))
+        if i % 2:
+            step = int(rng.integers(0, 20000))
+            if t_mul != 1.0 and step in _cycle_ends(first, t_mul, 60):
+                step += 1  # never exactly on a restart, where Keras's rounding decides (see the task)
+        else:  # beside a restart: the last step of a cycle or the one after the first of the next
+            end = _cycle_ends(first, t_mul, int(rng.integers(1, 6)))[-1]
+            whole = abs(end - round(end)) < 1e-9
+            start = round(end) if whole else math.ceil(end)
+            step = start - 1 if i % 4 == 0 else start + (1 if whole and t_mul != 1.0 else 0)
+        cases.append((step, lr0, first, t_mul, m_mul, alpha))
     return cases
 
 
-def rates_match(got, expected, args) -> Verdict:
-    if not isinstance(got, dict) or "rates" not in got:
-        return Verdict(False, "the schedule could not be evaluated")
-    if got.get("config") != CONFIG_KEYS:
-        return Verdict(False, "get_config() must return a dict with exactly the five arguments "
-                              "max_lr, total_steps, pct_start, div and final_div")
-    verdict = FLOAT32(got["rates"], expected["rates"], args)
-    return verdict if verdict.ok else Verdict(False, f"wrong rates: {verdict.why}")
+def _snapshot_cases(rng: np.random.Generator) -> list[tuple]:
+    cases = []
+    for i in range(10):
+        first = int(rng.integers(1, 300))
+        t_mul = _t_mul(rng)
+        ends = _cycle_ends(first, t_mul, int(rng.integers(1, 7)))
+        total = math.ceil(ends[-1]) + [-1, 0, 1, int(rng.integers(2, 500))][i % 4]
+        if i == 9:
+            total = int(rng.integers(1, first))  # shorter than the first cycle
+        cases.append((first, t_mul, max(1, total)))
+    return cases
+
+
+def _budget_cases(rng: np.random.Generator) -> list[tuple]:
+    cases = []
+    for _ in range(8):
+        cases.append((float(10 ** rng.uniform(-3, 0)), int(rng.integers(10, 3000)),
+                      float(rng.uniform(0.1, 0.5)), float(rng.choice([25.0, 10.0, rng.uniform(1, 50)])),
+                      float(rng.choice([1e4, 100.0, 10 ** rng.uniform(0, 5)]))))
+    return cases
 
 
 EXERCISE = Exercise(
@@ -86,54 +88,73 @@ EXERCISE = Exercise(
     title="Warm-up, cosine decay and the 1cycle policy",
     tasks=(
         Task(
-            name="one_cycle_lr",
+            name="cosine_time_to_rate",
+            points=2,
+            level="warm-up",
+            public=(
+                Case((0.25, 0.5, 100.0, 900.0), 550.0),
+                Case((0.5, 0.5, 100.0, 900.0), 100.0),
+                Case((0.005, 0.5, 100.0, 900.0, 0.01), 1000.0),
+            ),
+            hidden=_cosine_inverse_cases,
+            compare=close(rtol=1e-6, atol=1e-6),
+            hint="See 'Warm-up, then cosine decay' in chapter 4. After the warm-up the rate is "
+                 "the floor plus the share (1 + cos(pi s / D)) / 2 of the distance from the floor "
+                 "to the peak, with s = t - W. Solve that for s: the inverse of cos is arccos.",
+        ),
+        Task(
+            name="cosine_decay_restarts",
             points=4,
+            level="core",
             public=(
-                Case((0, 100, 1.0), 0.04),
-                Case((15, 100, 1.0), 0.52),
-                Case((30, 100, 1.0), 1.0),
-                Case((50, 100, 1.0), 0.806652711804344),
-                Case((99, 100, 1.0), 0.0001),
-                Case((150, 100, 1.0), 0.0001),
-                Case((10, 40, 0.1, 0.25, 10.0, 100.0), 0.1),
-                Case((20, 40, 0.1, 0.25, 10.0, 100.0), 0.07368621781463962),
+                Case((0, 0.1, 100), 0.1),
+                Case((50, 0.1, 100), 0.05),
+                Case((99, 0.1, 100), 2.467198171342e-05),
+                Case((101, 0.1, 100), 0.09999383162408304),
+                Case((150, 0.1, 100, 2.0, 0.5, 0.1), 0.04840990257669732),
+                Case((301, 0.1, 100, 2.0, 0.5, 0.1), 0.03249965302350388),
+                Case((250, 0.01, 100, 1.0, 0.9, 0.0), 0.004050000000000001),
             ),
-            hidden=_one_cycle_cases,
-            compare=LR_FLOAT64,
-            hint="Warm-up while step < pct_start * total_steps (a float); after it, "
-                 "p = min((step - W) / (total_steps - 1 - W), 1) so that the last step, total_steps - 1, "
-                 "is exactly max_lr / final_div.",
+            hidden=_restart_cases,
+            compare=FLOAT64,
+            hint="See 'Warm-up, then cosine decay' in chapter 4 and the documentation of "
+                 "CosineDecayRestarts. Find the cycle i that holds the step: cycle lengths are "
+                 "first_decay_steps times t_mul to the power i, so cycle starts are sums of a "
+                 "geometric series. Inside it, the cosine falls from 1 to 0 over the cycle's "
+                 "length; m_mul to the power i scales that cosine, and alpha, a fraction of the "
+                 "initial rate, is added unscaled. Keep every number in float64.",
         ),
         Task(
-            name="lr_from_range_test",
-            points=3,
+            name="snapshot_steps",
+            points=2,
+            level="core",
             public=(
-                Case(([0.001, 0.01, 0.1, 1.0], [2.0, 1.5, 1.0, 3.0]), 0.01),
-                Case(([0.1, 1.0, 10.0], [1.0, 0.5, float("nan")]), 0.1),
-                Case(([0.5], [1.0]), 0.05),
-                Case((list(np.geomspace(1e-3, 10, 10)), [2.3, 2.2, 2.0, 1.6, 1.1, 0.9, 0.8, 0.85, 1.5, 4.0]),
-                     0.12915496650148828),
-                Case(([0.001, 0.01, 0.1, 1.0], [2.0, 1.5, 1.0, 3.0], 0.0), 0.01),
+                Case((100, 2.0, 700), [99, 299, 699]),
+                Case((100, 2.0, 699), [99, 299]),
+                Case((10, 1.0, 35), [9, 19, 29]),
+                Case((5, 1.5, 30), [4, 12, 23]),
+                Case((50, 2.0, 40), []),
             ),
-            hidden=_range_tests,
-            compare=LR_FLOAT64,
-            hint="Replace nan and inf by +inf, then a = beta * a + (1 - beta) * loss from a = 0, divided by "
-                 "1 - beta ** (i + 1) for the i-th loss (from 0); return lrs[argmin] / 10.",
+            hidden=_snapshot_cases,
+            compare=close(rtol=0, atol=1e-9),
+            hint="See the SGDR task above. Add up the cycle lengths one by one (each t_mul times "
+                 "the one before) while the sum stays within total_steps; a cycle that ends at "
+                 "the real number e has its last step at the largest whole number below e.",
         ),
         Task(
-            name="OneCycleSchedule",
-            points=3,
+            name="one_cycle_peak_for_budget",
+            points=2,
+            level="stretch",
             public=(
-                Case((1.0, 100, 0.3, 25.0, 1e4, [0, 15, 30, 50, 99, 150]),
-                     {"rates": [0.04, 0.52, 1.0, 0.806652711804344, 0.0001, 0.0001], "config": CONFIG_KEYS}),
-                Case((0.1, 40, 0.25, 10.0, 100.0, [0, 5, 10, 20, 39]),
-                     {"rates": [0.01, 0.055, 0.1, 0.07368621781463962, 0.001], "config": CONFIG_KEYS}),
+                Case((0.1, 430), 0.19805167813101857),
+                Case((0.05, 1000, 0.25, 10.0, 100.0), 0.09693679720822025),
+                Case((1.0, 10, 0.5, 1.0, 1.0), 1.0),
             ),
-            hidden=_schedule_cases,
-            call=EVALUATE_IN_TF_FUNCTION,
-            compare=rates_match,
-            hint="Inside __call__, compute both branches as tensors and pick with "
-                 "keras.ops.where(step < warm, rising, falling); a Python `if` on a tensor fails in tf.function.",
+            hidden=_budget_cases,
+            compare=close(rtol=1e-9),
+            hint="See 'The 1cycle policy' in chapter 4. The low and end rates are max_lr / div "
+                 "and max_lr / final_div, so every rate of the schedule is max_lr times a number "
+                 "that does not depend on max_lr. What does that make the sum of the rates?",
         ),
     ),
 )

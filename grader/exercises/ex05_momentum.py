@@ -1,129 +1,131 @@
-"""Exercise 05: momentum."""
+"""Exercise 05: momentum, one step past chapter 5.
+
+The chapter shows `momentum_step`, `effective_lr` and `momentum_rate`. The exercise asks for what
+it states but does not compute: how many steps the velocity needs to build up (warm-up, the
+inverse of the chapter's 1 - mu**t), the momentum and step factors behind a recorded path
+(diagnosis from data), and the best momentum for a learning rate when either the flat or the
+steep direction can be the one that limits it (a decision with a numeric answer).
+"""
 
 import numpy as np
 
-from grader.adapters import RUN_STEPS
-from grader.compare import close
+from grader.compare import close, exact_int
 from grader.spec import Case, Exercise, Task
 
-# momentum_step is one step of an optimizer; a single call would not show whether the learner
-# returns the state the next step needs. The adapter runs it for several steps (grader.adapters)
-# on the quadratic L(w) = 1/2 sum(curvature * w**2), whose gradient is curvature * w, from the
-# given start and a zero velocity, and returns every weight and velocity along the way.
-SEVERAL_STEPS = RUN_STEPS + '''
-def call(fn, w0, curvature, lr, momentum, nesterov, steps):
-    w0 = np.asarray(w0, dtype=float)
-    return _run(lambda w, g, s, t: fn(w, g, s[0], lr, momentum, nesterov),
-                curvature, np.zeros_like(w0), w0, [np.zeros_like(w0)], steps, 1, ["velocity"])
-'''
+
+def _away_from_integers(x: float) -> bool:
+    return abs(x - round(x)) > 1e-6
 
 
-def _shape(rng: np.random.Generator, i: int) -> tuple:
-    if i % 3 == 2:
-        return (int(rng.integers(1, 4)), int(rng.integers(2, 4)))  # a weight matrix
-    return (int(rng.integers(1, 6)),)
-
-
-def _momentum(rng: np.random.Generator, i: int) -> float:
-    return [0.0, 0.9, 0.5, 0.99, float(rng.uniform(0.0, 0.999))][i % 5]
-
-
-def _step_cases(rng: np.random.Generator) -> list[tuple]:
-    cases = []
-    for i in range(10):
-        shape = _shape(rng, i)
-        curvature = 10 ** rng.uniform(-1, 1, shape)
-        mu = _momentum(rng, i)
-        nesterov = bool(i % 2)
-        # mostly stable runs, a little below the edge of the method (see the chapter)
-        edge = 2 * (1 + mu) / ((1 + 2 * mu) if nesterov else 1) / curvature.max()
-        lr = float(min(10 ** rng.uniform(-3, 0), edge * rng.uniform(0.3, 0.95)))
-        w0 = rng.uniform(-3, 3, shape)
-        steps = int(rng.integers(1, 13))
-        cases.append((w0, curvature, lr, mu, nesterov, steps))
+def _build_up_cases(rng: np.random.Generator) -> list[tuple]:
+    cases = [(0.0, float(rng.uniform(0.01, 0.99)))]  # no momentum: the first step is the whole speed
+    while len(cases) < 10:
+        mu = float(rng.choice([0.5, 0.9, 0.99, rng.uniform(0.01, 0.999)]))
+        fraction = float(rng.choice([0.5, 0.9, 0.99, rng.uniform(0.01, 0.9999)]))
+        if _away_from_integers(np.log1p(-fraction) / np.log(mu)):  # no case on a knife's edge
+            cases.append((mu, fraction))
     return cases
 
 
-def _effective_cases(rng: np.random.Generator) -> list[tuple]:
-    return [(float(10 ** rng.uniform(-4, 0)), _momentum(rng, i) if i < 5 else float(rng.uniform(0, 0.999)))
-            for i in range(8)]
+def heavy_ball_path(w0: np.ndarray, lr_curvature: np.ndarray, momentum: float, steps: int) -> np.ndarray:
+    """Weights of heavy ball from rest on L(w) = 1/2 sum(curvature * w**2): rows w_0 ... w_steps."""
+    w, v, rows = w0.copy(), np.zeros_like(w0), [w0.copy()]
+    for _ in range(steps):
+        v = momentum * v - lr_curvature * w  # lr * g, with g = curvature * w
+        w = w + v
+        rows.append(w)
+    return np.array(rows)
 
 
-def _rate_cases(rng: np.random.Generator) -> list[tuple]:
+def recorded_runs(rng: np.random.Generator) -> list[tuple[float, np.ndarray, np.ndarray]]:
+    """(true momentum, true lr * curvature, recorded path) for the hidden cases; tests check that
+    the solution recovers the truth, the grader uses the paths only."""
+    runs = []
+    for i in range(10):
+        d = int(rng.integers(1, 5))
+        momentum = [0.0, 0.9, 0.5, float(rng.uniform(0, 0.99)), float(rng.uniform(0.8, 0.99))][i % 5]
+        # stable: lr * curvature below 2 (1 + momentum), and not so small that nothing moves
+        lr_curvature = rng.uniform(0.01, 0.95, d) * 2 * (1 + momentum)
+        w0 = rng.choice([-1.0, 1.0], d) * rng.uniform(0.5, 5, d)
+        runs.append((momentum, lr_curvature, heavy_ball_path(w0, lr_curvature, momentum, int(rng.integers(5, 30)))))
+    return runs
+
+
+def _recover_cases(rng: np.random.Generator) -> list[tuple]:
+    return [(path,) for _, _, path in recorded_runs(rng)]
+
+
+def _best_cases(rng: np.random.Generator) -> list[tuple]:
     cases = []
     for i in range(10):
-        mu = _momentum(rng, i)
-        if i % 2 == 0:
-            curvature = float(10 ** rng.uniform(-1, 1))
-            top = curvature
-        else:
-            curvature = 10 ** rng.uniform(-1, 1, int(rng.integers(2, 6)))
-            top = curvature.max()
-        lr = float(rng.uniform(0.02, 2.5) * (1 + mu) / top)  # stable and unstable alike
-        if i == 3:  # exactly where the slow roots meet: a double root
-            lam = float(curvature.min())
-            lr = float(rng.uniform(0.01, 0.5) / lam)
-            mu = float((1 - np.sqrt(lr * lam)) ** 2)
-        cases.append((lr, mu, curvature))
+        lr = float(10 ** rng.uniform(-3, 0))
+        low = float(10 ** rng.uniform(-3, -0.5))  # lr * the flattest curvature
+        if i in (1, 7):  # a single curvature, as a float
+            cases.append((lr, float(rng.choice([low, rng.uniform(1, 3.6)]) / lr)))
+            continue
+        high = float(rng.uniform(low, 3.6))
+        if i % 2 == 0:  # the steep direction binds: sqrt(high) + sqrt(low) > 2
+            low, high = float(10 ** rng.uniform(-1, -0.3)), float(rng.uniform(3.0, 3.9))
+        curvatures = np.r_[low, rng.uniform(low, high, int(rng.integers(0, 3))), high] / lr
+        rng.shuffle(curvatures)
+        cases.append((lr, curvatures))
     return cases
 
 
+A = np.array
 EXERCISE = Exercise(
     slug="05_momentum",
-    title="Momentum",
+    title="Momentum: build-up, diagnosis and the best momentum",
     tasks=(
         Task(
-            name="momentum_step",
-            points=5,
-            public=(
-                Case((np.array([1.0]), np.array([2.0]), 0.1, 0.9, False, 3),
-                     (np.array([[0.8], [0.46], [0.062]]), np.array([[-0.2], [-0.34], [-0.398]]))),
-                Case((np.array([1.0]), np.array([2.0]), 0.1, 0.9, True, 3),
-                     (np.array([[0.62], [0.2224], [-0.108352]]), np.array([[-0.2], [-0.304], [-0.31808]]))),
-                Case((np.array([1.0, 4.0]), np.array([10.0, 0.5]), 0.05, 0.5, False, 2),
-                     (np.array([[0.5, 3.9], [0.0, 3.7525]]), np.array([[-0.5, -0.1], [-0.5, -0.1475]]))),
-                Case((np.array([1.0, -2.0]), np.array([1.0, 1.0]), 0.5, 0.0, False, 1),
-                     (np.array([[0.5, -1.0]]), np.array([[-0.5, 1.0]]))),
-                Case((np.array([[1.0, 2.0], [3.0, 4.0]]), np.array([[1.0, 0.5], [2.0, 0.1]]), 0.1, 0.5, True, 2),
-                     (np.array([[[0.85, 1.85], [2.1, 3.94]], [[0.6975, 1.68625], [1.32, 3.8709]]]),
-                      np.array([[[-0.1, -0.1], [-0.6, -0.04]], [[-0.135, -0.1425], [-0.72, -0.0594]]]))),
-            ),
-            hidden=_step_cases,
-            call=SEVERAL_STEPS,
-            compare=close(rtol=1e-6, atol=1e-12),
-            hint="First the velocity, v_new = momentum * velocity - lr * g (also when momentum is 0). Then "
-                 "new_w = w + v_new, or with nesterov new_w = w + momentum * v_new - lr * g. Return "
-                 "(new_w, v_new) as new arrays; never update w or velocity in place.",
-        ),
-        Task(
-            name="effective_lr",
+            name="steps_to_build_up",
             points=2,
+            level="warm-up",
             public=(
-                Case((0.01, 0.9), 0.1),
-                Case((0.1, 0.0), 0.1),
-                Case((0.003, 0.99), 0.3),
-                Case((0.15, 0.5), 0.3),
+                Case((0.9, 0.63), 10),
+                Case((0.5, 0.75), 2),
+                Case((0.99, 0.95), 299),
+                Case((0.0, 0.5), 1),
             ),
-            hidden=_effective_cases,
-            compare=close(rtol=1e-9),
-            hint="On a constant gradient the velocity tends to lr * (1 + mu + mu**2 + ...) = lr / (1 - mu).",
+            hidden=_build_up_cases,
+            compare=exact_int(),
+            hint="Section 'The effective step size': after t steps on a constant gradient the velocity "
+                 "has reached the fraction one minus momentum to the power t of its terminal value. "
+                 "Solve for the smallest whole t that reaches the fraction (reaching it exactly counts), "
+                 "and take care of momentum 0.",
         ),
         Task(
-            name="momentum_rate",
-            points=3,
+            name="recover_momentum",
+            points=4,
+            level="core",
             public=(
-                Case((0.1, 0.0, 2.0), 0.8),
-                Case((0.5, 0.0, 10.0), 4.0),
-                Case((0.1, 0.25, 1.0), 0.8589454172900135),
-                Case((0.19, 0.0, np.array([10.0, 0.5])), 0.905),
-                Case((0.19, 0.5, np.array([10.0, 0.5])), 0.7071067811865476),
-                Case((0.19, 0.95, np.array([10.0, 0.5])), 0.9746794344808963),
+                Case((A([[1.0], [0.5], [0.0], [-0.25]]),), (0.5, A([0.5]))),
+                Case((A([[2.0, -1.0], [1.8, -0.5], [1.62, -0.25], [1.458, -0.125]]),), (0.0, A([0.1, 0.5]))),
+                Case((heavy_ball_path(A([1.0, 4.0]), A([0.95, 0.0475]), 0.8, 12),), (0.8, A([0.95, 0.0475]))),
             ),
-            hidden=_rate_cases,
-            compare=close(rtol=1e-6, atol=1e-12),
-            hint="For each curvature lam, take the two roots of z**2 - (1 + mu - lr * lam) * z + mu "
-                 "(np.roots, or the quadratic formula with a complex square root) and their largest "
-                 "absolute value; return the largest over all curvatures, as a float.",
+            hidden=_recover_cases,
+            compare=close(rtol=1e-6, atol=1e-9),
+            hint="Section 'How fast, exactly': eliminating the velocity gives a recurrence that links "
+                 "three consecutive weights, with one unknown coefficient per direction and the momentum "
+                 "shared by all. Starting from rest, the first step is plain gradient descent. Collect "
+                 "every step's equation and solve them together (least squares).",
+        ),
+        Task(
+            name="best_momentum",
+            points=4,
+            level="stretch",
+            public=(
+                Case((0.19, A([10.0, 0.5])), 0.4785585997031023),
+                Case((0.3, A([10.0, 0.5])), 0.5358983848622454),
+                Case((0.01, 100.0), 0.0),
+                Case((0.1, A([1.0, 20.0, 5.0, 0.01])), 0.9377544467966324),
+            ),
+            hidden=_best_cases,
+            compare=close(rtol=1e-6, atol=1e-9),
+            hint="Section 'How fast, exactly': the two roots multiply to the momentum, so no direction "
+                 "can contract faster than the square root of the momentum, and it does so exactly "
+                 "while its roots are complex. For which momenta is that true of every curvature, "
+                 "the flattest and the steepest? The smallest such momentum is the best.",
         ),
     ),
 )

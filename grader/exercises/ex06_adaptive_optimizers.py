@@ -1,34 +1,42 @@
-"""Exercise 06: adaptive optimizers (Adagrad, RMSprop and Adam, as Keras computes them)."""
+"""Exercise 06: adaptive optimizers, one step past chapter 6.
+
+The chapter builds Adagrad, RMSprop and Adam and matches them to Keras; it names AMSGrad and
+explains decoupled weight decay. The exercise asks for what it does not build: the decay a
+schedule leaves (warm-up), `amsgrad_step` and `adamw_step` as Keras computes them (core), and
+naming the optimizer behind a log of gradients and steps (stretch).
+
+`amsgrad_step` and `adamw_step` mirror Keras objects. So that calling those objects cannot pass,
+they are compared at a relative tolerance of 1e-10: float64 arithmetic reaches it, Keras's float32
+(rounding near 1e-7) does not, and the exercise tells the learner so.
+"""
 
 import numpy as np
 
 from grader.adapters import RUN_STEPS
-from grader.compare import Verdict, close
+from grader.compare import Verdict, close, exact_choice
 from grader.spec import Case, Exercise, Task
 
 # The adapters run the learner's step for several steps with its state fed back (grader.adapters),
-# passing t = t0, t0 + 1, ... to Adam.
-ADAGRAD_CALL = RUN_STEPS + '''
-def call(fn, h, target, w, accumulator, lr, epsilon, steps):
-    return _run(lambda w, g, s, t: fn(w, g, s[0], lr, epsilon),
-                h, target, w, [accumulator], steps, 1, ["accumulator"])
+# passing t = t0, t0 + 1, ...
+AMSGRAD_CALL = RUN_STEPS + '''
+def call(fn, h, target, w, m, v, v_hat, t0, lr, beta_1, beta_2, epsilon, steps):
+    return _run(lambda w, g, s, t: fn(w, g, s[0], s[1], s[2], t, lr, beta_1, beta_2, epsilon),
+                h, target, w, [m, v, v_hat], steps, t0, ["m", "v", "v_hat"])
 '''
 
-RMSPROP_CALL = RUN_STEPS + '''
-def call(fn, h, target, w, v, lr, rho, epsilon, steps):
-    return _run(lambda w, g, s, t: fn(w, g, s[0], lr, rho, epsilon),
-                h, target, w, [v], steps, 1, ["v"])
-'''
-
-ADAM_CALL = RUN_STEPS + '''
-def call(fn, h, target, w, m, v, t0, lr, beta_1, beta_2, epsilon, steps):
-    return _run(lambda w, g, s, t: fn(w, g, s[0], s[1], t, lr, beta_1, beta_2, epsilon),
+ADAMW_CALL = RUN_STEPS + '''
+def call(fn, h, target, w, m, v, t0, lr, beta_1, beta_2, epsilon, weight_decay, steps):
+    return _run(lambda w, g, s, t: fn(w, g, s[0], s[1], t, lr, beta_1, beta_2, epsilon, weight_decay),
                 h, target, w, [m, v], steps, t0, ["m", "v"])
 '''
 
+# float64 reaches 1e-10 with room to spare whatever the order of operations; float32 rounds every
+# stored value by up to 6e-8, so a result that went through Keras's float32 objects cannot.
+FLOAT64_RTOL = 1e-10
 
-def steps_match(names: tuple[str, ...]):
-    """Each output (new w, then the new state) equal at every step, to 1e-6 relative.
+
+def steps_match(names: tuple[str, ...], rtol: float = 1e-6):
+    """Each output (new w, then the new state) equal at every step, to `rtol` relative.
 
     The message names the first step and the first output that is wrong, since a step function
     that gets the first step right but the state wrong fails only from the second step on."""
@@ -41,7 +49,7 @@ def steps_match(names: tuple[str, ...]):
                 if not isinstance(g_rows, np.ndarray) or g_rows.shape != e_rows.shape:
                     return Verdict(False, f"the new {name} does not have the shape of w")
                 scale = float(np.max(np.abs(e_rows))) if e_rows.size else 1.0
-                verdict = close(rtol=1e-6, atol=max(1e-12 * scale, 1e-300))(g_rows[row], e_rows[row], args)
+                verdict = close(rtol=rtol, atol=max(1e-12 * scale, 1e-300))(g_rows[row], e_rows[row], args)
                 if not verdict.ok:
                     return Verdict(False, f"step {row + 1}: the new {name} is wrong ({verdict.why})")
         return Verdict(True)
@@ -59,117 +67,228 @@ def _problem(rng: np.random.Generator, tiny: bool) -> tuple:
     return h, target, w
 
 
-def _lr(rng: np.random.Generator) -> float:
-    return float(10 ** rng.uniform(-3, -0.3))
+def _hyper(rng: np.random.Generator, tiny: bool) -> tuple[float, float, float, float]:
+    lr = float(10 ** rng.uniform(-3, -0.3))
+    beta_1 = float(rng.choice([0.9, rng.uniform(0.5, 0.99)]))
+    beta_2 = float(rng.choice([0.999, rng.uniform(0.9, 0.9999)]))
+    epsilon = float(rng.choice([1e-7, 1e-8, 1e-6] if tiny else [1e-7, 1e-8, 10 ** rng.uniform(-10, -3)]))
+    return lr, beta_1, beta_2, epsilon
 
 
-def _epsilon(rng: np.random.Generator, tiny: bool) -> float:
-    if tiny:
-        return float(rng.choice([1e-7, 1e-8, 1e-6]))
-    return float(rng.choice([1e-7, 1e-8, 10 ** rng.uniform(-10, -3)]))
+def _moments(rng: np.random.Generator, i: int, h, target, w, tiny: bool) -> tuple:
+    """Zero state and t0 = 1 (a fresh optimizer), or the state of a run in progress."""
+    if i % 3 == 0 or tiny:
+        return np.zeros(len(w)), np.zeros(len(w)), 1
+    scale = h * np.abs(w - target)
+    m = rng.normal(0, 1, len(w)) * scale
+    v = rng.uniform(0.1, 2, len(w)) * scale**2
+    return m, v, int(rng.integers(2, 60))
 
 
-def _adagrad_cases(rng: np.random.Generator) -> list[tuple]:
-    cases = []
-    for i in range(8):
-        tiny = i in (2, 5)
-        h, target, w = _problem(rng, tiny)
-        if i % 3 == 0:  # Keras's default start, 0.1 everywhere
-            accumulator = np.full(len(w), 0.1)
-        else:
-            accumulator = rng.uniform(0, 1, len(w)) * float(rng.choice([1.0, 1e-6]))
-        cases.append((h, target, w, accumulator, _lr(rng), _epsilon(rng, tiny), int(rng.integers(2, 9))))
-    return cases
-
-
-def _rmsprop_cases(rng: np.random.Generator) -> list[tuple]:
-    cases = []
-    for i in range(8):
-        tiny = i in (2, 5)
-        h, target, w = _problem(rng, tiny)
-        v = np.zeros(len(w)) if i % 2 == 0 else rng.uniform(0, 1, len(w)) * (h * np.abs(w - target)) ** 2
-        rho = float(rng.choice([0.9, rng.uniform(0.5, 0.999)]))
-        cases.append((h, target, w, v, _lr(rng), rho, _epsilon(rng, tiny), int(rng.integers(2, 9))))
-    return cases
-
-
-def _adam_cases(rng: np.random.Generator) -> list[tuple]:
+def _amsgrad_cases(rng: np.random.Generator) -> list[tuple]:
     cases = []
     for i in range(10):
         tiny = i in (2, 6)
         h, target, w = _problem(rng, tiny)
-        if i % 3 == 0 or tiny:  # a fresh optimizer: zero state, t from 1
-            m, v, t0 = np.zeros(len(w)), np.zeros(len(w)), 1
-        else:  # in the middle of a run
-            scale = h * np.abs(w - target)
-            m = rng.normal(0, 1, len(w)) * scale
-            v = rng.uniform(0.1, 2, len(w)) * scale**2
-            t0 = int(rng.integers(2, 60))
-        beta_1 = float(rng.choice([0.9, rng.uniform(0.5, 0.99)]))
-        beta_2 = float(rng.choice([0.999, rng.uniform(0.9, 0.9999)]))
-        cases.append((h, target, w, m, v, t0, _lr(rng), beta_1, beta_2, _epsilon(rng, tiny),
-                      int(rng.integers(2, 9))))
+        m, v, t0 = _moments(rng, i, h, target, w, tiny)
+        # v_hat is never below v; past gradients that were larger leave it well above
+        v_hat = v * (1 + rng.choice([0.0, 1.0], len(w)) * 10 ** rng.uniform(-1, 2, len(w)))
+        cases.append((h, target, w, m, v, v_hat, t0, *_hyper(rng, tiny), int(rng.integers(2, 9))))
     return cases
+
+
+def _adamw_cases(rng: np.random.Generator) -> list[tuple]:
+    cases = []
+    for i in range(10):
+        tiny = i in (2, 6)
+        h, target, w = _problem(rng, tiny)
+        m, v, t0 = _moments(rng, i, h, target, w, tiny)
+        weight_decay = float(rng.choice([0.004, 10 ** rng.uniform(-4, 0)]))
+        cases.append((h, target, w, m, v, t0, *_hyper(rng, tiny), weight_decay, int(rng.integers(2, 9))))
+    return cases
+
+
+def _schedule(rng: np.random.Generator, kind: int) -> np.ndarray:
+    n = int(rng.integers(1, 3000))
+    lr0 = float(10 ** rng.uniform(-3, -0.5))
+    t = np.arange(n)
+    if kind == 0:
+        return np.full(n, lr0)
+    if kind == 1:  # cosine decay
+        return lr0 * 0.5 * (1 + np.cos(np.pi * t / n))
+    if kind == 2:  # steps
+        return lr0 * 0.1 ** (t // max(1, int(rng.integers(1, n + 1))))
+    return lr0 * rng.uniform(0, 1, n)  # anything at all
+
+
+def _decay_cases(rng: np.random.Generator) -> list[tuple]:
+    cases = []
+    for i in range(8):
+        rates = _schedule(rng, i % 4)
+        weight_decay = float(10 ** rng.uniform(-4, 0.5))
+        cases.append((rates if i % 2 else rates.tolist(), weight_decay))
+    return cases
+
+
+# ---- which_optimizer: logs of gradients and steps from five optimizers --------------------------
+
+OPTIMIZERS = ("SGD", "momentum", "Adagrad", "RMSprop", "Adam")
+
+
+def _simulate(kind: str, g: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The steps a fresh Keras optimizer of this kind takes on the gradients g, with random
+    hyperparameters (Keras's defaults for Adagrad's start, 0.1, and for epsilon)."""
+    n_steps, d = g.shape
+    lr = float(10 ** rng.uniform(-4, -1))
+    steps = np.empty_like(g)
+    if kind == "SGD":
+        return -lr * g
+    if kind == "momentum":
+        mu, velocity = float(rng.uniform(0.5, 0.99)), np.zeros(d)
+        for t in range(n_steps):
+            velocity = mu * velocity - lr * g[t]
+            steps[t] = velocity
+    elif kind == "Adagrad":
+        accumulator = np.full(d, 0.1)
+        for t in range(n_steps):
+            accumulator = accumulator + g[t] ** 2
+            steps[t] = -lr * g[t] / np.sqrt(accumulator + 1e-7)
+    elif kind == "RMSprop":
+        rho, v = float(rng.uniform(0.5, 0.99)), np.zeros(d)
+        for t in range(n_steps):
+            v = rho * v + (1 - rho) * g[t] ** 2
+            steps[t] = -lr * g[t] / np.sqrt(v + 1e-7)
+    else:
+        beta_1, beta_2 = float(rng.uniform(0.7, 0.95)), float(rng.uniform(0.9, 0.9999))
+        m, v = np.zeros(d), np.zeros(d)
+        for t in range(1, n_steps + 1):
+            m = beta_1 * m + (1 - beta_1) * g[t - 1]
+            v = beta_2 * v + (1 - beta_2) * g[t - 1] ** 2
+            alpha = lr * np.sqrt(1 - beta_2**t) / (1 - beta_1**t)
+            steps[t - 1] = -alpha * m / (np.sqrt(v) + 1e-7)
+    return steps
+
+
+def _shows_its_kind(kind: str, g: np.ndarray, steps: np.ndarray) -> bool:
+    """Whether the log is long and varied enough to show what the exercise promises: Adagrad's
+    rate falls by 1 % or more on every weight, RMSprop's rises by 1 % or more somewhere, and Adam
+    steps uphill somewhere."""
+    rate = -steps / g
+    if kind == "Adagrad":
+        return bool(np.all(rate[-1] < 0.99 * rate[0]))
+    if kind == "RMSprop":
+        return bool(np.any(rate[1:] > 1.01 * rate[:-1]))
+    if kind == "Adam":
+        return bool(np.any(rate < 0))
+    return True
+
+
+def optimizer_log(rng: np.random.Generator, kind: str, decimals: int | None = None) -> tuple:
+    """A log of gradients and of the steps a fresh Keras optimizer of this kind took on them.
+    The gradients jump in size and sign, as in training."""
+    while True:
+        n_steps, d = int(rng.integers(6, 25)), int(rng.integers(1, 6))
+        g = rng.choice([-1.0, 1.0], (n_steps, d)) * 10 ** rng.uniform(-1, 1, (n_steps, d))
+        g = g * 10 ** rng.uniform(-1, 1)
+        if decimals is not None:
+            g = g.round(decimals)
+        if np.all(g != 0):
+            steps = _simulate(kind, g, rng)
+            if _shows_its_kind(kind, g, steps):
+                return g, steps
+
+
+def labelled_logs(rng: np.random.Generator) -> list[tuple[str, tuple]]:
+    """Two logs of each optimizer, shuffled: (true label, arguments). Tests check the solution
+    names every one right; the grader uses the arguments only."""
+    kinds = [k for k in OPTIMIZERS for _ in range(2)]
+    rng.shuffle(kinds)
+    return [(kind, optimizer_log(rng, kind)) for kind in kinds]
+
+
+def _which_cases(rng: np.random.Generator) -> list[tuple]:
+    return [args for _, args in labelled_logs(rng)]
+
+
+def _public_log(seed: int, kind: str) -> tuple:
+    return optimizer_log(np.random.default_rng(seed), kind, decimals=3)  # readable in check()
 
 
 A = np.array
 EXERCISE = Exercise(
     slug="06_adaptive_optimizers",
-    title="Adaptive optimizers: Adagrad, RMSprop and Adam",
+    title="Adaptive optimizers: AMSGrad, AdamW and reading an optimizer's log",
     tasks=(
         Task(
-            name="adagrad_step",
-            points=3,
+            name="decay_remaining",
+            points=2,
+            level="warm-up",
             public=(
-                Case((A([2.0]), A([0.0]), A([1.0]), A([0.0]), 1.0, 0.0, 2),
-                     (A([[0.0], [0.0]]), A([[4.0], [4.0]]),)),
-                Case((A([1.0, 100.0]), A([0.0, 0.0]), A([1.0, 1.0]), A([0.1, 0.1]), 0.1, 1e-07, 3),
-                     (A([[0.9046537454093613, 0.90000049999675], [0.8393387391820096, 0.8331041910979298], [0.7875127746375502, 0.7804569298506782]]), A([[1.1, 10000.1], [1.9183983990831854, 18100.108999944], [2.622887918174831, 25040.734932193358]]),)),
-                Case((A([1e-06, 1.0]), A([0.0, 0.5]), A([1.0, -1.0]), A([0.0, 0.2]), 0.01, 1e-07, 3),
-                     (A([[0.999968377381511, -0.9904168517205754], [0.9999367559211073, -0.9835210161483211], [0.99990513561873, -0.9778619270495917]]), A([[1e-12, 2.45], [1.999936755763012e-12, 4.671342391892672], [2.99981027160504e-12, 6.872176997246419]]),)),
+                Case(([0.01] * 2000, 0.01), 0.8187225652655491),
+                Case(([0.1, 0.05, 0.0], 0.5), 0.9262499999999999),
+                Case((A([1e-3, 1e-3, 5e-4, 5e-4, 2.5e-4]), 2.0), 0.993515981509998),
             ),
-            hidden=_adagrad_cases,
-            call=ADAGRAD_CALL,
-            compare=steps_match(("w", "accumulator")),
-            hint="accumulator = accumulator + g**2 (a new array, not +=), then "
-                 "w - lr * g / np.sqrt(accumulator + epsilon): epsilon goes inside the square root.",
+            hidden=_decay_cases,
+            compare=close(rtol=1e-9, atol=1e-300),
+            hint="Section 'Weight decay: in the loss, or decoupled (AdamW)': each step multiplies the "
+                 "weight by one minus (that step's learning rate times the decay). With a schedule "
+                 "the factor changes from step to step; it is exact, not an exponential.",
         ),
         Task(
-            name="rmsprop_step",
+            name="amsgrad_step",
             points=3,
+            level="core",
             public=(
-                Case((A([1.0]), A([0.0]), A([1.0]), A([0.0]), 0.1, 0.75, 0.0, 2),
-                     (A([[0.8], [0.6642897712512047]]), A([[0.25], [0.34750000000000003]]),)),
-                Case((A([1.0, 100.0]), A([0.0, 0.0]), A([1.0, 1.0]), A([0.0, 0.0]), 0.01, 0.9, 1e-07, 3),
-                     (A([[0.9683772392096927, 0.9683772233998973], [0.9457880465069629, 0.9457880247325232], [0.9270531230585962, 0.9270530977874771]]), A([[0.09999999999999998, 999.9999999999998], [0.1837754477419386, 1837.754446799694], [0.25484940585929045, 2548.4939898471725]]),)),
-                Case((A([1e-05, 3.0]), A([0.0, 1.0]), A([2.0, 0.0]), A([1e-09, 4.0]), 0.001, 0.99, 1e-07, 3),
-                     (A([[1.9999370664531062, 0.0014907119665960086], [1.9998741330356962, 0.002970236312731303], [1.9998111997661507, 0.004438910309723308]]), A([[9.94e-10, 4.05], [9.88059748269773e-10, 4.099231871846008], [9.821786473350606e-10, 4.147705704598595]]),)),
+                Case((A([1.0]), A([0.0]), A([1.0]), A([0.0]), A([0.0]), A([0.0]), 1, 0.1, 0.9, 0.999, 0.0, 1),
+                     (A([[0.9]]), A([[0.09999999999999998]]), A([[0.0010000000000000009]]), A([[0.0010000000000000009]]))),
+                Case((A([1.0, 100.0]), A([0.0, 0.0]), A([1.0, 1.0]), A([0.0, 0.0]), A([0.0, 0.0]), A([0.0, 0.0]), 1, 0.3, 0.9, 0.999, 1e-07, 4),
+                     (A([[0.700000948680298, 0.7000000094868327], [0.40728551409328273, 0.40728386649204307], [0.13196383437560877, 0.13196166688003913], [-0.11019071220191229, -0.11019310518446915]]), A([[0.09999999999999998, 9.999999999999998], [0.16000009486802977, 16.000000094868323], [0.18472863679055507, 18.47283875030192], [0.17945215654906044, 17.945171544072117]]), A([[0.0010000000000000009, 10.000000000000009], [0.0014890013281533185, 14.890000132815672], [0.001653393816815395, 16.53391161172994], [0.0016691548765816926, 16.691516515375795]]), A([[0.0010000000000000009, 10.000000000000009], [0.0014890013281533185, 14.890000132815672], [0.001653393816815395, 16.53391161172994], [0.0016691548765816926, 16.691516515375795]]))),
+                Case((A([2.0, 0.5]), A([1.0, -1.0]), A([0.0, 0.0]), A([-0.5, 0.2]), A([1.0, 0.1]), A([3.0, 0.1]), 5, 0.05, 0.8, 0.99, 1e-07, 3),
+                     (A([[0.007604408495067395, -0.013436194881112865], [0.017418511427793423, -0.029105712464876726], [0.02905857902997968, -0.04659431392630222]]), A([[-0.7999999999999999, 0.26], [-1.036958236601973, 0.3066563805118887], [-1.222599184710461, 0.3424145331630233]]), A([[1.03, 0.1015], [1.059093960401537, 0.10291827035392664], [1.0871216760649127, 0.10424567694430821]]), A([[3.0, 0.1015], [3.0, 0.10291827035392664], [3.0, 0.10424567694430821]]))),
             ),
-            hidden=_rmsprop_cases,
-            call=RMSPROP_CALL,
-            compare=steps_match(("w", "v")),
-            hint="v = rho * v + (1 - rho) * g**2, then w - lr * g / np.sqrt(v + epsilon): epsilon inside "
-                 "the square root, and no bias correction.",
+            hidden=_amsgrad_cases,
+            call=AMSGRAD_CALL,
+            compare=steps_match(("w", "m", "v", "v_hat"), rtol=FLOAT64_RTOL),
+            hint="Chapter 6, section 'Adam: momentum, RMSprop, and a bias correction', and the note on "
+                 "amsgrad=True after 'From scratch, matched to Keras': m and v are Adam's; the "
+                 "denominator uses the largest v seen so far, which is the new v_hat and is returned. "
+                 "Compute in float64 with numpy: Keras's float32 objects are not precise enough.",
         ),
         Task(
-            name="adam_step",
-            points=4,
+            name="adamw_step",
+            points=3,
+            level="core",
             public=(
-                Case((A([1.0]), A([0.0]), A([1.0]), A([0.0]), A([0.0]), 1, 0.1, 0.9, 0.999, 0.0, 1),
-                     (A([[0.9]]), A([[0.09999999999999998]]), A([[0.0010000000000000009]]),)),
-                Case((A([1.0, 100.0]), A([0.0, 0.0]), A([1.0, 1.0]), A([0.0, 0.0]), A([0.0, 0.0]), 1, 0.01, 0.9, 0.999, 1e-07, 3),
-                     (A([[0.9900000316226766, 0.9900000003162277], [0.9800027999816884, 0.980002746436784], [0.9700101717294816, 0.970010099952769]]), A([[0.09999999999999998, 9.999999999999998], [0.18900000316226762, 18.900000003162276], [0.26810028284420967, 26.810027467213885]]), A([[0.0010000000000000009, 10.000000000000009], [0.0019791000626129024, 19.791000006261328], [0.0029375264505222395, 29.37526283649147]]),)),
-                Case((A([2.0, 0.5]), A([1.0, -1.0]), A([0.0, 0.0]), A([-0.5, 0.2]), A([1.0, 0.1]), 5, 0.05, 0.8, 0.99, 1e-07, 3),
-                     (A([[0.012977990013126401, -0.013436194881112865], [0.029464550988030826, -0.029105712464876726], [0.048709672501336794, -0.04659431392630222]]), A([[-0.7999999999999999, 0.26], [-1.0348088039947494, 0.3066563805118887], [-1.2160612228005871, 0.3424145331630233]]), A([[1.03, 0.1015], [1.0586684979279413, 0.10291827035392666], [1.0857593752602164, 0.10424567694430822]]),)),
-                Case((A([1e-06, 0.001]), A([0.0, 0.0]), A([1.0, 1.0]), A([0.0, 0.0]), A([0.0, 0.0]), 1, 0.001, 0.9, 0.999, 1e-07, 2),
-                     (A([[0.9997597469266479, 0.9990031523091832], [0.9994508109214569, 0.9980054111181731]]), A([[9.999999999999997e-08, 9.999999999999998e-05], [1.8997597469266476e-07, 0.0001899003152309183]]), A([[1.0000000000000009e-15, 1.0000000000000009e-09], [1.998519551574837e-15, 1.9970072983236873e-09]]),)),
+                Case((A([1.0]), A([0.0]), A([1.0]), A([0.0]), A([0.0]), 1, 0.1, 0.9, 0.999, 0.0, 0.5, 1),
+                     (A([[0.85]]), A([[0.09999999999999998]]), A([[0.0010000000000000009]]))),
+                Case((A([1e-06, 0.001]), A([0.0, 0.0]), A([1.0, 1.0]), A([0.0, 0.0]), A([0.0, 0.0]), 1, 0.001, 0.9, 0.999, 1e-07, 0.004, 2),
+                     (A([[0.9997557469266479, 0.9989991523091832], [0.9994428123579638, 0.9979974152311534]]), A([[9.999999999999997e-08, 9.999999999999998e-05], [1.8997557469266474e-07, 0.00018989991523091828]]), A([[1.0000000000000009e-15, 1.0000000000000009e-09], [1.9985115535128614e-15, 1.9969993063144687e-09]]))),
+                Case((A([2.0, 0.5]), A([1.0, -1.0]), A([0.0, 3.0]), A([-0.5, 0.2]), A([1.0, 0.1]), 5, 0.05, 0.8, 0.99, 1e-07, 0.1, 3),
+                     (A([[0.012977990013126401, 2.9602704271931652], [0.029399661037965194, 2.912565631400143], [0.04849815036602844, 2.8599254687702107]]), A([[-0.7999999999999999, 0.5599999999999999], [-1.0348088039947494, 0.8440270427193164], [-1.2160871787806133, 1.0664781973154673]]), A([[1.03, 0.13900000000000004], [1.0586684979279413, 0.17681935464125192], [1.0857644136683904, 0.21332158564487344]]))),
             ),
-            hidden=_adam_cases,
-            call=ADAM_CALL,
-            compare=steps_match(("w", "m", "v")),
-            hint="Update m and v first; then alpha = lr * sqrt(1 - beta_2**t) / (1 - beta_1**t) with the t "
-                 "you are given (the first step has t = 1), and w - alpha * m / (np.sqrt(v) + epsilon): "
-                 "epsilon outside the root, added after the bias correction.",
+            hidden=_adamw_cases,
+            call=ADAMW_CALL,
+            compare=steps_match(("w", "m", "v"), rtol=FLOAT64_RTOL),
+            hint="Chapter 6, section 'Weight decay: in the loss, or decoupled (AdamW)': Keras shrinks "
+                 "the weights by the learning rate times the decay times w before the Adam update, "
+                 "and the gradient is the one you were given (taken before the decay). Compute in "
+                 "float64: Keras's float32 objects are not precise enough.",
+        ),
+        Task(
+            name="which_optimizer",
+            points=2,
+            level="stretch",
+            all_or_nothing=True,
+            public=tuple(Case(_public_log(seed, kind), kind)
+                         for seed, kind in [(1, "SGD"), (2, "Adagrad"), (3, "Adam"), (4, "RMSprop"),
+                                            (5, "momentum")]),
+            hidden=_which_cases,
+            compare=exact_choice(OPTIMIZERS),
+            hint="Divide each step by its gradient: the per-weight rate. Which optimizers keep it "
+                 "constant, which can only lower it, which can raise it again, and which can even "
+                 "step uphill (a negative rate)? Among those that step uphill, only one keeps a "
+                 "fixed linear relation between consecutive steps and the gradient (chapter 5). "
+                 "All or nothing: a guess cannot pass ten logs.",
         ),
     ),
 )

@@ -1,10 +1,17 @@
-"""Exercise 07: batch size, epochs and regularisation."""
+"""Exercise 07: batch size and epochs, one step past chapter 7.
+
+The chapter states the noise of a minibatch gradient and shows EarlyStopping's rule with its
+defaults. The exercise asks for the inverse of the noise formula (warm-up), the smallest patience
+that lets early stopping reach the best epoch of a log (diagnosis from data), and EarlyStopping
+with the settings the chapter only names or leaves out: min_delta, baseline and
+start_from_epoch (stretch).
+"""
 
 from typing import Any
 
 import numpy as np
 
-from grader.compare import Verdict, close, exact_int
+from grader.compare import Verdict, exact_int
 from grader.spec import Case, Exercise, Task
 
 INT = exact_int()
@@ -21,120 +28,101 @@ def two_epochs(got: Any, expected: Any, args: tuple) -> Verdict:
     return Verdict(True)
 
 
-def _batch_cases(rng: np.random.Generator) -> list[tuple]:
+def _noise_target_cases(rng: np.random.Generator) -> list[tuple]:
     cases = []
-    for i in range(10):
-        batch = int(2 ** rng.integers(0, 11)) if i % 2 else int(rng.integers(1, 700))
-        kind = i % 5
-        if kind == 0:    # an exact multiple, where ceil and floor+1 differ
-            n = batch * int(rng.integers(1, 300))
-        elif kind == 1:  # a batch larger than the data set
-            n = int(rng.integers(1, batch + 1))
-        elif kind == 2:  # past a float's 53 bits the +1 is lost: float division gives 2**k
-            batch = int(rng.integers(2, 10 ** 6))
-            low = 55 - int(np.log2(batch))
-            n = batch * 2 ** int(rng.integers(low, low + 6)) + 1
-        else:
-            n = int(rng.integers(1, 100_000))
-        cases.append((n, batch))
+    while len(cases) < 10:
+        n = int(rng.choice([int(rng.integers(2, 50)), int(rng.integers(50, 100_000))]))
+        sigma2 = float(10 ** rng.uniform(-3, 3))
+        target = sigma2 * float(10 ** rng.uniform(-5, 0.3))  # above sigma2 now and then: batch 1
+        exact = sigma2 * n / (target * (n - 1) + sigma2)     # the real-valued edge
+        if abs(exact - round(exact)) > 1e-6 * max(1.0, exact):  # no case on a knife's edge
+            cases.append((sigma2, n, target))
     return cases
 
 
-def _scaling_cases(rng: np.random.Generator) -> list[tuple]:
-    return [(float(10 ** rng.uniform(-4, 0)), int(2 ** rng.integers(0, 10)), int(2 ** rng.integers(0, 14)))
-            for _ in range(8)]
+def validation_log(rng: np.random.Generator, n: int) -> list[float]:
+    """A validation-loss log: falling with noise, then turning up; coarse now and then (ties)."""
+    epochs = np.arange(n)
+    turn = rng.uniform(0, 1.5 * n)
+    losses = (1 / (1 + 0.3 * epochs) + 0.01 * np.maximum(0, epochs - turn)
+              + rng.normal(0, float(10 ** rng.uniform(-3, -1.5)), n))
+    if rng.uniform() < 0.3:
+        losses = np.round(losses, 2)
+    return [float(x) for x in np.abs(losses) + 0.05]
 
 
-def _noise_cases(rng: np.random.Generator) -> list[tuple]:
+def _patience_cases(rng: np.random.Generator) -> list[tuple]:
+    return [(validation_log(rng, int(rng.integers(1, 80))),) for _ in range(12)]
+
+
+def _stopping_cases(rng: np.random.Generator) -> list[tuple]:
     cases = []
-    for i in range(8):
-        n = int(rng.integers(2, 100_000))
-        batch = [1, n, n - 1][i] if i < 3 else int(rng.integers(1, n + 1))
-        cases.append((float(10 ** rng.uniform(-3, 3)), n, batch))
-    return cases
-
-
-def _loss_curves(rng: np.random.Generator) -> list[tuple]:
-    cases = []
-    for i in range(12):
+    for i in range(14):
         n = int(rng.integers(1, 60))
-        kind = i % 4
-        if kind == 0:    # a falling curve that turns up: the usual overfitting shape
-            epochs = np.arange(n)
-            turn = rng.uniform(0, n)
-            losses = 1 / (1 + epochs) + 0.02 * np.maximum(0, epochs - turn) + rng.normal(0, 0.01, n)
-        elif kind == 1:  # coarse values, so that ties with the best loss happen
-            losses = np.round(2 + np.cumsum(rng.normal(-0.02, 0.1, n)), 1)
-        elif kind == 2:  # a plateau of exact ties right after the best epoch
-            losses = np.concatenate([np.linspace(2, 1, n // 2 + 1), np.full(n, 1.0)])[:n]
-        else:            # a divergence: the loss becomes inf
-            losses = np.geomspace(1, 10 ** rng.uniform(0, 3), n)[::-1].copy()
-            losses[int(rng.integers(0, n)):] = np.inf
-        cases.append(([float(x) for x in losses], int(rng.integers(1, 8))))
+        losses = validation_log(rng, n)
+        patience = int(rng.integers(1, 8))
+        min_delta = 0.0 if i % 3 == 0 else float(10 ** rng.uniform(-3.5, -1.5))
+        baseline = None if i % 2 else float(np.quantile(losses, rng.uniform(0, 1)) + rng.uniform(-0.01, 0.01))
+        start = 0 if i % 4 == 1 else int(rng.integers(0, n + 3))
+        cases.append((losses, patience, min_delta, baseline, start))
     return cases
 
 
+LOG = [1.0, 0.8, 0.7, 0.75, 0.71, 0.7, 0.69, 0.72, 0.73, 0.74, 0.6]
 EXERCISE = Exercise(
     slug="07_batch_size_epochs_regularization",
-    title="Batch size, epochs and regularisation",
+    title="Batch size and epochs: noise, patience and EarlyStopping's settings",
     tasks=(
         Task(
-            name="steps_per_epoch",
+            name="batch_for_noise",
             points=2,
+            level="warm-up",
             public=(
-                Case((1347, 32), 43),
-                Case((50000, 128), 391),
-                Case((10, 10), 1),
-                Case((10, 11), 1),
-                Case((10 ** 18 + 1, 10 ** 9), 10 ** 9 + 1),
+                Case((1.0, 1000, 0.1), 10),
+                Case((4.0, 100, 5.0), 1),
+                Case((2.0, 50, 1e-6), 50),
+                Case((0.5, 1347, 0.005), 94),
             ),
-            hidden=_batch_cases,
+            hidden=_noise_target_cases,
             compare=INT,
-            hint="Round up in integers: -(-n // batch_size), or n // batch_size plus one when "
-                 "there is a remainder. n / batch_size is a float and loses digits for large n.",
+            hint="Section 'Batch size: the noise of a step' states the expected squared error of a "
+                 "batch gradient drawn without replacement. It falls as the batch grows: solve it "
+                 "for the batch size, round up to a whole batch, and stay between 1 and n.",
         ),
         Task(
-            name="scaled_lr",
-            points=2,
-            public=(
-                Case((0.1, 32, 128), 0.4),
-                Case((0.1, 32, 512), 1.6),
-                Case((0.01, 256, 64), 0.0025),
-                Case((0.2, 100, 100), 0.2),
-            ),
-            hidden=_scaling_cases,
-            compare=close(rtol=1e-9),
-            hint="k times the batch, k times the rate: base_lr * batch / base_batch.",
-        ),
-        Task(
-            name="minibatch_noise",
-            points=2,
-            public=(
-                Case((2.0, 1347, 1), 2.0),
-                Case((2.0, 1347, 1347), 0.0),
-                Case((1.0, 101, 10), 0.091),
-                Case((3.0, 5, 2), 1.125),
-            ),
-            hidden=_noise_cases,
-            compare=close(rtol=1e-9, atol=1e-15),
-            hint="sigma2 / batch_size times the finite-population factor (n - batch_size) / (n - 1).",
-        ),
-        Task(
-            name="early_stopping_epoch",
+            name="minimum_patience",
             points=4,
+            level="core",
             public=(
-                Case(([1.0, 0.8, 0.7, 0.75, 0.71, 0.7, 0.69, 0.72, 0.73, 0.74, 0.6], 3), (5, 2)),
-                Case(([1.0, 0.8, 0.7, 0.75, 0.71, 0.7, 0.69, 0.72, 0.73, 0.74, 0.6], 4), (10, 10)),
-                Case(([1.0, 0.8, 0.7, 0.75, 0.71, 0.7, 0.69, 0.72, 0.73, 0.74, 0.6], 1), (3, 2)),
-                Case(([2.0], 1), (0, 0)),
-                Case(([1.0, 1.0, 1.0, 0.5], 2), (2, 0)),
-                Case(([3.0, 2.0, float("inf"), float("inf")], 5), (3, 1)),
+                Case((LOG,), 4),
+                Case(([2.0],), 1),
+                Case(([1.0, 2.0, 3.0],), 1),
+                Case(([1.0, 1.0, 1.0, 0.5, 0.6, 0.4],), 3),
             ),
-            hidden=_loss_curves,
+            hidden=_patience_cases,
+            compare=INT,
+            hint="Section 'Epochs: when to stop': the counter restarts at every epoch whose loss is "
+                 "strictly below the best so far, and a tie is not an improvement. Find the epochs "
+                 "that improve up to the lowest loss: how far apart are they?",
+        ),
+        Task(
+            name="early_stopping_settings",
+            points=4,
+            level="stretch",
+            public=(
+                Case((LOG, 4, 0.0, None, 0), (10, 10)),
+                Case((LOG, 4, 0.015, None, 0), (6, 2)),
+                Case((LOG, 2, 0.0, None, 0), (4, 2)),
+                Case((LOG, 2, 0.0, 0.65, 0), (3, 2)),
+                Case((LOG, 3, 0.0, None, 4), (9, 6)),
+                Case((LOG, 2, 0.0, None, 20), (10, 0)),
+            ),
+            hidden=_stopping_cases,
             compare=two_epochs,
-            hint="Keep the best loss, its epoch and a counter; an epoch improves only if its loss "
-                 "is strictly below the best (a tie does not); otherwise add one to the counter "
-                 "and stop after the epoch at which it reaches patience.",
+            hint="Read keras/src/callbacks/early_stopping.py and monitor_callback.py: when does an "
+                 "epoch count as an improvement once min_delta is set, what does a baseline change "
+                 "about resetting the counter (and about the best epoch), and what happens to the "
+                 "epochs before start_from_epoch?",
         ),
     ),
 )

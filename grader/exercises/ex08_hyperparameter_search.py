@@ -1,186 +1,143 @@
-"""Exercise 08: hyperparameter search."""
+"""Exercise 08: hyperparameter search, one step past chapter 8.
 
-import math
+The chapter draws log-uniform samples, builds grids, and runs Optuna with a MedianPruner; it
+names Hyperband. The exercise asks how many random trials a search needs (warm-up), which trials
+Optuna's MedianPruner stops in a table of learning curves (diagnosis from data; Optuna prunes on
+a trial's best value so far, not on its latest), and what successive halving, Hyperband's
+building block, picks and spends on such a table (stretch).
+"""
+
 from typing import Any
 
 import numpy as np
 
-from grader.compare import Verdict
+from grader.compare import Verdict, exact_int
 from grader.spec import Case, Exercise, Task
 
-# A numpy Generator cannot travel as JSON: a case carries a seed, and the adapter builds the
-# generator in the learner's kernel. It also holds the learner to the contract that every random
-# number comes from `rng`: the same seed must give the same samples, another seed other samples.
-FROM_SEED = '''
-def call(fn, seed, low, high, n):
-    samples = fn(np.random.default_rng(seed), low, high, n)
-    again = fn(np.random.default_rng(seed), low, high, n)
-    if not np.array_equal(np.asarray(samples), np.asarray(again)):
-        raise AssertionError("two generators made from the same seed gave different samples; "
-                             "draw every random number from rng")
-    if n >= 2 and np.array_equal(np.asarray(samples),
-                                 np.asarray(fn(np.random.default_rng(seed + 1), low, high, n))):
-        raise AssertionError("generators made from different seeds gave the same samples; "
-                             "draw every random number from rng")
-    return samples
-'''
-
-KS_LEVEL = 1e-6   # a right answer fails a hidden case once in a million
-KS_MIN_N = 100    # below this the test has no power; only shape and bounds are checked
-N = 500           # enough to reject a plain uniform draw over a decade or more (distance > 0.25,
-                  # p < 1e-30), and small enough for every case to fit the output channel
+INT = exact_int()
 
 
-def kolmogorov_p_value(d: float, n: int) -> float:
-    """P(D >= d) for the Kolmogorov-Smirnov statistic of n samples (asymptotic, with Stephens'
-    small-sample correction); accurate to far better than needed at the level used here."""
-    lam = (math.sqrt(n) + 0.12 + 0.11 / math.sqrt(n)) * d
-    if lam < 0.2:
-        return 1.0
-    p = 2 * sum((-1) ** (k - 1) * math.exp(-2 * k * k * lam * lam) for k in range(1, 101))
-    return min(max(p, 0.0), 1.0)
-
-
-def log_uniform_sample(got: Any, expected: Any, args: tuple) -> Verdict:
-    """Samples that look log-uniform on [low, high), judged by a statistical test, never by
-    comparison with the solution's own draws: any right way of using rng passes."""
-    _, low, high, n = args
-    if not isinstance(got, np.ndarray):
-        return Verdict(False, f"expected a numpy array, got {type(got).__name__}")
-    if got.shape != (n,):
-        return Verdict(False, f"expected shape ({n},), got shape {got.shape}")
-    if got.dtype.kind != "f":
-        return Verdict(False, "expected an array of floats")
-    if n == 0:
-        return Verdict(True)
-    if not np.all(np.isfinite(got)):
-        return Verdict(False, "the samples contain nan or infinity")
-    if got.min() < low * (1 - 1e-12) or got.max() > high * (1 + 1e-12) or np.any(got == high):
-        return Verdict(False, "some samples lie outside [low, high)")
-    if n < KS_MIN_N:
-        return Verdict(True)
-    if len(np.unique(got)) < 0.99 * n:
-        return Verdict(False, "many samples repeat: the distribution must be continuous")
-    u = np.sort((np.log(got) - math.log(low)) / (math.log(high) - math.log(low)))
-    ranks = np.arange(1, n + 1) / n
-    d = float(max(np.max(ranks - u), np.max(u - (ranks - 1 / n))))
-    p = kolmogorov_p_value(d, n)
-    if p < KS_LEVEL:
-        return Verdict(False, f"the samples are not log-uniform: log(samples) fails a "
-                              f"Kolmogorov-Smirnov test against a uniform distribution "
-                              f"(distance {d:.3f}, p = {p:.1e}); any log-uniform draw passes, "
-                              f"not only the solution's")
+def pruned_steps(got: Any, expected: Any, args: tuple) -> Verdict:
+    """A list with, per trial, the step at which it was pruned (an int) or None; all exact."""
+    if not isinstance(got, (list, tuple)):
+        return Verdict(False, "expected a list with one entry per trial")
+    if len(got) != len(expected):
+        return Verdict(False, f"expected {len(expected)} entries, one per trial, got {len(got)}")
+    for i, (g, e) in enumerate(zip(got, expected)):
+        if g is not None and (not isinstance(g, int) or isinstance(g, bool)):
+            return Verdict(False, f"trial {i}: expected an int step or None, got {type(g).__name__}")
+        if g != e:
+            what = "pruned" if e is not None and g is None else "not pruned" if e is None else "pruned at another step"
+            return Verdict(False, f"trial {i}: wrong, it should be {what}")
     return Verdict(True)
 
 
-def _key(value: dict) -> list:
-    return sorted((k, type(v).__name__, repr(v)) for k, v in value.items())
+def winner_and_epochs(got: Any, expected: Any, args: tuple) -> Verdict:
+    if not isinstance(got, (tuple, list)) or len(got) != 2:
+        return Verdict(False, "expected a tuple (winner, epochs)")
+    for name, g, e in zip(("winner", "epochs"), got, expected):
+        verdict = INT(g, e, args)
+        if not verdict.ok:
+            return Verdict(False, f"{name}: {verdict.why}")
+    return Verdict(True)
 
 
-def same_grid(got: Any, expected: Any, args: tuple) -> Verdict:
-    """The same list of dicts, in the same order; values equal and of the same type. The order
-    of the keys inside a dict is not judged."""
-    if not isinstance(got, list):
-        return Verdict(False, f"expected a list of dicts, got {type(got).__name__}")
-    if not all(isinstance(item, dict) for item in got):
-        return Verdict(False, "every item of the list must be a dict")
-    if len(got) != len(expected):
-        plural = "s" if len(expected) != 1 else ""
-        return Verdict(False, f"expected {len(expected)} combination{plural}, got {len(got)}")
-    if [_key(g) for g in got] == [_key(e) for e in expected]:
-        return Verdict(True)
-    if all(set(g) == set(e) for g, e in zip(got, expected)) and \
-            sorted(map(_key, got)) == sorted(map(_key, expected)):
-        return Verdict(False, "the right combinations in the wrong order: the first name must vary "
-                              "slowest and the last name fastest")
-    if any(set(g) != set(e) for g, e in zip(got, expected)):
-        return Verdict(False, "every dict must have exactly the names of space as its keys")
-    return Verdict(False, "wrong combinations (values must be the ones in the lists, unchanged)")
-
-
-def _log_uniform_cases(rng: np.random.Generator) -> list[tuple]:
+def _trials_cases(rng: np.random.Generator) -> list[tuple]:
     cases = []
-    for i in range(6):
-        decades = float(rng.uniform(1, 6))
-        low = float(10 ** rng.uniform(-7, 1))
-        seed = int(rng.integers(0, 2**31))
-        n = N if i else int(rng.integers(KS_MIN_N, N))
-        cases.append((seed, low, float(low * 10 ** decades), n))
+    while len(cases) < 10:
+        fraction = float(rng.choice([0.05, 0.01, 0.1, 10 ** rng.uniform(-4, -0.1)]))
+        confidence = float(rng.choice([0.95, 0.99, 0.5, rng.uniform(0.01, 0.9999)]))
+        exact = np.log1p(-confidence) / np.log1p(-fraction)
+        if abs(exact - round(exact)) > 1e-6 * max(1.0, exact):  # no case on a knife's edge
+            cases.append((fraction, confidence))
     return cases
 
 
-NAMES = ["learning_rate", "batch_size", "momentum", "dropout", "optimizer", "units", "epochs",
-         "weight_decay", "warmup"]
+def learning_curves(rng: np.random.Generator, n_trials: int, n_epochs: int) -> list[list[float]]:
+    """Validation accuracies after each epoch: rising to a trial's own ceiling at its own speed,
+    with noise, so that curves cross and dip; rounded to 3 decimals (ties happen)."""
+    curves = []
+    for _ in range(n_trials):
+        ceiling, speed = rng.uniform(0.1, 0.97), 10 ** rng.uniform(-1, 0.5)
+        epochs = np.arange(1, n_epochs + 1)
+        curve = ceiling * (1 - np.exp(-speed * epochs)) + rng.normal(0, 0.03, n_epochs)
+        curves.append([float(v) for v in np.clip(np.round(curve, 3), 0, 1)])
+    return curves
 
 
-def _values(rng: np.random.Generator, k: int) -> list:
-    kind = int(rng.integers(0, 4))
-    if kind == 0:
-        return [float(v) for v in np.round(10 ** rng.uniform(-5, 0, k), 6)]
-    if kind == 1:
-        return [int(v) for v in rng.choice([8, 16, 32, 64, 128, 256, 512], k, replace=False)]
-    if kind == 2:
-        return [str(v) for v in rng.choice(["sgd", "adam", "rmsprop", "adagrad", "adamw"], k,
-                                           replace=False)]
-    return [bool(v) for v in [True, False][:k]] if k <= 2 else [0.0, 0.1, 0.25, 0.5][:k]
-
-
-def _grid_cases(rng: np.random.Generator) -> list[tuple]:
+def _pruner_cases(rng: np.random.Generator) -> list[tuple]:
     cases = []
-    for i in range(8):
-        n_keys = [0, 1, 2, 3, 3, 4, 2, 3][i]
-        names = [str(v) for v in rng.choice(NAMES, n_keys, replace=False)]
-        space = {name: _values(rng, int(rng.integers(1, 5))) for name in names}
-        if i == 6:  # a name with no values: no combination at all
-            space[names[-1]] = []
-        cases.append((space,))
+    for i in range(10):
+        curves = learning_curves(rng, int(rng.integers(2, 16)), int(rng.integers(1, 8)))
+        cases.append((curves, int(rng.integers(0, 5)), int(rng.integers(0, 3))))
     return cases
 
 
+def _halving_cases(rng: np.random.Generator) -> list[tuple]:
+    cases = []
+    for i in range(10):
+        eta = int(rng.choice([2, 3, 4]))
+        table = learning_curves(rng, int(rng.integers(1, 40)), int(rng.integers(1, 30)))
+        cases.append((table, eta))
+    return cases
+
+
+TABLE = [[0.2, 0.5, 0.6, 0.62],
+         [0.4, 0.45, 0.5, 0.52],
+         [0.1, 0.3, 0.7, 0.8],
+         [0.3, 0.6, 0.65, 0.7],
+         [0.35, 0.4, 0.42, 0.43]]
 EXERCISE = Exercise(
     slug="08_hyperparameter_search",
-    title="Hyperparameter search",
+    title="Hyperparameter search: how many trials, what the pruner stops, successive halving",
     tasks=(
         Task(
-            name="log_uniform",
-            points=5,
+            name="trials_needed",
+            points=2,
+            level="warm-up",
             public=(
-                Case((0, 1e-4, 1.0, N), f"{N} log-uniform samples in [0.0001, 1)"),
-                Case((1, 0.001, 0.1, N), f"{N} log-uniform samples in [0.001, 0.1)"),
-                Case((2, 16.0, 512.0, N), f"{N} log-uniform samples in [16, 512)"),
-                Case((3, 1e-5, 1e-2, 1), "1 log-uniform sample in [1e-05, 0.01)"),
-                Case((4, 0.5, 2.0, 0), "an empty array of shape (0,)"),
+                Case((0.05, 0.95), 59),
+                Case((0.01, 0.95), 299),
+                Case((0.5, 0.75), 2),
+                Case((0.1, 0.05), 1),
             ),
-            hidden=_log_uniform_cases,
-            call=FROM_SEED,
-            compare=log_uniform_sample,
-            hint="Draw u = rng.uniform(np.log(low), np.log(high), n) and return np.exp(u). "
-                 "rng.uniform(low, high, n) is uniform, not log-uniform: almost all its samples "
-                 "land in the top decade.",
+            hidden=_trials_cases,
+            compare=INT,
+            hint="Section 'Grid against random search': each random trial lands in the best fraction "
+                 "of the space independently, with that fraction as its probability. What is the "
+                 "probability that none of n trials does? Reaching the confidence exactly counts.",
         ),
         Task(
-            name="grid",
-            points=5,
+            name="median_pruner",
+            points=4,
+            level="core",
             public=(
-                Case(({"learning_rate": [0.01, 0.1], "batch_size": [32, 64, 128]},),
-                     [{"learning_rate": 0.01, "batch_size": 32},
-                      {"learning_rate": 0.01, "batch_size": 64},
-                      {"learning_rate": 0.01, "batch_size": 128},
-                      {"learning_rate": 0.1, "batch_size": 32},
-                      {"learning_rate": 0.1, "batch_size": 64},
-                      {"learning_rate": 0.1, "batch_size": 128}]),
-                Case(({"optimizer": ["sgd", "adam"]},), [{"optimizer": "sgd"}, {"optimizer": "adam"}]),
-                Case(({"a": [1, 2], "b": [True], "c": ["x", "y"]},),
-                     [{"a": 1, "b": True, "c": "x"}, {"a": 1, "b": True, "c": "y"},
-                      {"a": 2, "b": True, "c": "x"}, {"a": 2, "b": True, "c": "y"}]),
-                Case(({},), [{}]),
-                Case(({"learning_rate": [0.1, 1.0], "dropout": []},), []),
+                Case((TABLE, 0, 0), [None, 1, 0, None, 1]),
+                Case((TABLE, 3, 0), [None, None, None, None, 1]),
+                Case((TABLE, 1, 2), [None, 2, None, 3, 2]),
+                Case(([[0.5, 0.5], [0.6, 0.4]], 1, 0), [None, None]),
             ),
-            hidden=_grid_cases,
-            compare=same_grid,
-            hint="itertools.product(*space.values()) gives the combinations in the right order "
-                 "(last name fastest); zip each with the names into a dict. An empty space has one "
-                 "combination, {}.",
+            hidden=_pruner_cases,
+            compare=pruned_steps,
+            hint="Section 'Pruning bad trials', then Optuna's optuna/pruners/_percentile.py: which "
+                 "trials count for the median (pruned ones do not), which of the trial's own values "
+                 "is compared with it, and when n_startup_trials and n_warmup_steps let it act.",
+        ),
+        Task(
+            name="successive_halving",
+            points=4,
+            level="stretch",
+            public=(
+                Case((TABLE, 2), (1, 9)),
+                Case((TABLE, 3), (1, 7)),
+                Case(([[0.9]], 2), (0, 1)),
+            ),
+            hidden=_halving_cases,
+            compare=winner_and_epochs,
+            hint="Hyperband's building block: at budgets of 1, eta, eta squared ... epochs, rank the "
+                 "survivors by their accuracy at that budget and keep the best n // eta; stop when "
+                 "fewer than one would remain or the table has no column for the next budget. A trial "
+                 "costs the largest budget it reached.",
         ),
     ),
 )
