@@ -272,28 +272,39 @@ def test_an_unprivileged_grader_gives_the_same_verdicts(unprivileged_batch):
     assert not survivors(str(batch.scratch))
 
 
-def _grade_one_as_nobody(flags: list[str], *options: str) -> tuple[subprocess.CompletedProcess, Path]:
-    base = _public_tmp()
+@pytest.fixture
+def public_tmp():
+    folder = _public_tmp()
+    yield folder
+    subprocess.run(["rm", "-rf", str(folder)], check=False)
+
+
+def _grade_one_as_nobody(base: Path, flags: list[str], *options: str) -> subprocess.CompletedProcess:
+    """The solution, graded by an unprivileged grader in a folder of *base*."""
+    base.mkdir()
+    base.chmod(0o755)
     (base / "s.ipynb").write_bytes(SOLUTION.read_bytes())
     for path in (base, base / "s.ipynb"):
         os.chown(path, NOBODY, NOBODY)
     process = subprocess.run([*_as_nobody(*flags), sys.executable, "-m", "grader", "grade", SLUG,
                               str(base / "s.ipynb"), "--out", str(base / "out"), *options],
                              capture_output=True, text=True, cwd=REPO, timeout=600)
-    return process, base
+    return process
 
 
-def test_without_user_namespaces_the_grader_says_what_is_missing_and_can_refuse():
+def test_without_user_namespaces_the_grader_says_what_is_missing_and_can_refuse(public_tmp):
     if not AS_ROOT:
         pytest.skip("simulating a machine without user namespaces needs root")
     require_confinement()  # the simulation takes away one layer of a fully confined machine
-    refused, base = _grade_one_as_nobody(["--no-userns", "--delegate-cgroup"], "--require-confinement")
+    base = public_tmp / "refused"
+    refused = _grade_one_as_nobody(base, ["--no-userns", "--delegate-cgroup"], "--require-confinement")
     assert refused.returncode == 4, refused.stderr
     assert "refusing to grade" in refused.stderr and "namespace" in refused.stderr
     assert isolation.GUARANTEES["namespaces"] in refused.stderr
     assert isolation.GUARANTEES["cgroup"] not in refused.stderr  # delegated: not missing
     assert not (base / "out" / "gradebook.csv").exists()
-    warned, base = _grade_one_as_nobody(["--no-userns", "--delegate-cgroup"])
+    base = public_tmp / "warned"
+    warned = _grade_one_as_nobody(base, ["--no-userns", "--delegate-cgroup"])
     assert warned.returncode == 0, warned.stderr
     assert warned.stderr.count("warning:") == 1 and isolation.GUARANTEES["namespaces"] in warned.stderr
     data = json.loads((base / "out" / "s" / "results.json").read_text())
