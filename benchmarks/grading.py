@@ -2,8 +2,8 @@
 
 Grades a class of copies of exercise 01 (solved and blank notebooks, alternating) with --jobs 1
 and --jobs 2 and prints the wall time of each batch, the throughput, and per submission the split
-between executing the notebook in its sandboxed kernel and the grader's own work (reading,
-starting the sandbox, calling the tasks, judging, writing). The reference run of the solution
+(medians) between executing the notebook in its sandboxed kernel and the grader's own work
+(reading, starting the sandbox, calling the tasks, judging, writing). The reference run of the solution
 notebook is timed on its own. For scale, it also times a plain nbclient execution of the same
 notebook (no sandbox, no grading), and what the sandbox's start costs: a kernel started with
 every isolation layer against one started with Landlock and seccomp only. Timings are for the
@@ -109,12 +109,14 @@ def main() -> None:
             out = tmp / f"out-{jobs}"
             seconds = grade(klass, out, jobs)
             runs = [json.loads(p.read_text())["extra_data"]["seconds"] for p in sorted(out.glob("*/results.json"))]
-            mean = {key: statistics.mean(r[key] for r in runs) for key in runs[0]}
-            overhead = mean["total"] - mean["notebook"]
+            # Medians: on a shared machine one slow submission must not move the figures.
+            median = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
+            overhead = statistics.median(r["total"] - r["notebook"] for r in runs)
+            rest = statistics.median(r["total"] - r["notebook"] - r["startup"] - r["tasks"] for r in runs)
             print(f"--jobs {jobs}: {len(runs)} submissions in {seconds:.1f} s ({len(runs) / seconds * 60:.0f} per minute)")
-            print(f"  per submission {mean['total']:.2f} s: notebook execution {mean['notebook']:.2f} s, "
-                  f"grader overhead {overhead:.2f} s (kernel start-up {mean['startup']:.2f} s, "
-                  f"task calls {mean['tasks']:.2f} s, the rest {overhead - mean['startup'] - mean['tasks']:.2f} s)")
+            print(f"  per submission (medians) {median['total']:.2f} s: notebook execution {median['notebook']:.2f} s, "
+                  f"grader overhead {overhead:.2f} s (kernel start-up {median['startup']:.2f} s, "
+                  f"task calls {median['tasks']:.2f} s, the rest {rest:.2f} s)")
 
 
 if __name__ == "__main__":
