@@ -279,15 +279,18 @@ def public_tmp():
     subprocess.run(["rm", "-rf", str(folder)], check=False)
 
 
-def _grade_one_as_nobody(base: Path, flags: list[str], *options: str) -> subprocess.CompletedProcess:
-    """The solution, graded by an unprivileged grader in a folder of *base*."""
+def _grade_as_nobody(base: Path, flags: list[str], *options: str) -> subprocess.CompletedProcess:
+    """Two copies of the solution, graded in one batch (--jobs 2) by an unprivileged grader in a
+    folder of *base*: what is said once per batch must be said once, not once per submission."""
     base.mkdir()
     base.chmod(0o755)
-    (base / "s.ipynb").write_bytes(SOLUTION.read_bytes())
-    for path in (base, base / "s.ipynb"):
-        os.chown(path, NOBODY, NOBODY)
+    os.chown(base, NOBODY, NOBODY)
+    for name in ("s.ipynb", "t.ipynb"):
+        (base / name).write_bytes(SOLUTION.read_bytes())
+        os.chown(base / name, NOBODY, NOBODY)
     process = subprocess.run([*_as_nobody(*flags), sys.executable, "-m", "grader", "grade", SLUG,
-                              str(base / "s.ipynb"), "--out", str(base / "out"), *options],
+                              str(base / "s.ipynb"), str(base / "t.ipynb"), "--out", str(base / "out"),
+                              "--jobs", "2", *options],
                              capture_output=True, text=True, cwd=REPO, timeout=600)
     return process
 
@@ -297,19 +300,20 @@ def test_without_user_namespaces_the_grader_says_what_is_missing_and_can_refuse(
         pytest.skip("simulating a machine without user namespaces needs root")
     require_confinement()  # the simulation takes away one layer of a fully confined machine
     base = public_tmp / "refused"
-    refused = _grade_one_as_nobody(base, ["--no-userns", "--delegate-cgroup"], "--require-confinement")
+    refused = _grade_as_nobody(base, ["--no-userns", "--delegate-cgroup"], "--require-confinement")
     assert refused.returncode == 4, refused.stderr
     assert "refusing to grade" in refused.stderr and "namespace" in refused.stderr
     assert isolation.GUARANTEES["namespaces"] in refused.stderr
     assert isolation.GUARANTEES["cgroup"] not in refused.stderr  # delegated: not missing
     assert not (base / "out" / "gradebook.csv").exists()
     base = public_tmp / "warned"
-    warned = _grade_one_as_nobody(base, ["--no-userns", "--delegate-cgroup"])
+    warned = _grade_as_nobody(base, ["--no-userns", "--delegate-cgroup"])
     assert warned.returncode == 0, warned.stderr
     assert warned.stderr.count("warning:") == 1 and isolation.GUARANTEES["namespaces"] in warned.stderr
-    data = json.loads((base / "out" / "s" / "results.json").read_text())
-    assert data["score"] == 10 and not data["extra_data"]["confined"]
-    assert "namespace" in data["extra_data"]["missing_guarantees"]
+    for name in ("s", "t"):
+        data = json.loads((base / "out" / name / "results.json").read_text())
+        assert data["score"] == 10 and not data["extra_data"]["confined"]
+        assert "namespace" in data["extra_data"]["missing_guarantees"]
 
 
 def test_without_bubblewrap_the_grader_says_so_and_can_refuse(tmp_path):
