@@ -224,7 +224,10 @@ def run_tasks(submission: Submission, case_sets: list[CaseSet], limits: Limits,
                 break
             starts += 1
             problem = kernel.problem or problem
-            kernel.execute(f"import grader.harness\ngrader.harness.cap_output({limits.output_bytes})\n")
+            # keepkernel_on_exit: exit() in a cell ends nothing, instead of the kernel 0.1 s later,
+            # in the middle of whichever task's cases run then
+            kernel.execute(f"import grader.harness\ngrader.harness.cap_output({limits.output_bytes})\n"
+                           "get_ipython().keepkernel_on_exit = True\n")
             timings.startup += time.monotonic() - began
             restart = False
             last_cell: int | None = None
