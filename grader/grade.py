@@ -160,7 +160,24 @@ CELL_NOTES = {  # what the learner reads about a cell, by the status of its run
 }
 
 
+# How a notebook refers to a hidden package once its import failed: its name, or a usual alias.
+ALIASES = {"tensorflow": ("tf",)}
+
+
+def _needs_hidden_package(result: CellResult, limits: Limits) -> str | None:
+    """The hidden package a failed cell needed (its import, or a name that import would bind)."""
+    for module in limits.hidden_modules:
+        names = (module, *ALIASES.get(module, ()))
+        if result.error.startswith(f"ModuleNotFoundError: {module} is not available") or any(
+                result.error == f"NameError: name '{name}' is not defined" for name in names):
+            return module
+    return None
+
+
 def _describe_cell(result: CellResult, index: int, limits: Limits) -> str | None:
+    if result.status == "error" and (module := _needs_hidden_package(result, limits)):
+        return (f"Cell {index + 1} uses {module}, which this exercise hides while it is graded; "
+                "such cells are for your own comparisons and do not count")
     template = CELL_NOTES.get(result.status)
     return template and template.format(
         n=index + 1, error=result.error, cell=limits.cell_seconds, flood=limits.flood_bytes // 10**6,
@@ -207,7 +224,10 @@ def run_tasks(submission: Submission, case_sets: list[CaseSet], limits: Limits,
                 break
             starts += 1
             problem = kernel.problem or problem
-            kernel.execute(f"import grader.harness\ngrader.harness.cap_output({limits.output_bytes})\n")
+            # keepkernel_on_exit: exit() in a cell ends nothing, instead of the kernel 0.1 s later,
+            # in the middle of whichever task's cases run then
+            kernel.execute(f"import grader.harness\ngrader.harness.cap_output({limits.output_bytes})\n"
+                           "get_ipython().keepkernel_on_exit = True\n")
             timings.startup += time.monotonic() - began
             restart = False
             last_cell: int | None = None
@@ -445,6 +465,7 @@ def grade_batch(exercise: Exercise, paths: list[Path], seed: int | None = None, 
     limits = limits or Limits()
     if limits.cpus is None:  # each sandbox its share of the machine, so none starves the others
         limits = dataclasses.replace(limits, cpus=max(1.0, (os.cpu_count() or 1) / max(1, jobs)))
+    limits = dataclasses.replace(limits, hidden_modules=exercise.hidden_modules)
     confinement = isolation.probe()
     if confinement.missing and limits.require_confinement:
         raise ConfinementMissing(confinement.summary())

@@ -92,8 +92,11 @@ def evaluate(namespace: dict, function: str, call_source: str | None, cases: lis
             continue
         try:
             value = call_case(fn, caller, args, time_limit)
-        except NotImplementedError:
-            results.append({"error": "NotImplementedError", "stub": True})
+        except NotImplementedError as exc:
+            # The stub raises NotImplementedError itself; a subclass (input()'s
+            # StdinNotImplementedError) is an error of written code.
+            results.append({"error": "NotImplementedError", "stub": True} if type(exc) is NotImplementedError
+                           else {"error": describe_exception(exc)})
             continue
         except CallTimeout as exc:
             results.append({"error": f"it {exc}", "timeout": True})

@@ -76,10 +76,9 @@ class ReadablePaths:
     """The host paths a sandbox sees, read-only and at the same place: the one policy to extend.
 
     A path added to `roots` becomes readable (bubblewrap binds it, Landlock allows it). A path in
-    `hidden`, beneath a root, is covered by an empty read-only folder (bubblewrap only: Landlock
-    cannot take back part of a root). A hidden package folder such as site-packages/tensorflow
-    then imports as an empty namespace package, so anything taken from it fails; for an
-    ImportError at `import` itself, add a meta-path hook to the kernel's start-up as well.
+    `hidden`, beneath a root, is a package folder covered by a read-only folder that holds only
+    HIDDEN_PACKAGE as its `__init__.py`, so that importing the package raises
+    ModuleNotFoundError (bubblewrap only: Landlock cannot take back part of a root).
     """
 
     roots: tuple[str, ...]
@@ -92,6 +91,26 @@ def _without_nested(paths: set[str]) -> list[str]:
         if not any(path == k or path.startswith(k.rstrip("/") + "/") for k in kept):
             kept.append(path)
     return sorted(kept)
+
+
+# What a hidden package's folder holds instead of its code: an __init__ that refuses to import.
+HIDDEN_PACKAGE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "hidden_package.py")
+
+
+def package_folders(modules: tuple[str, ...]) -> tuple[str, ...]:
+    """The folders that top-level packages import from, found without importing them."""
+    import importlib.util
+
+    folders = []
+    for module in modules:
+        try:
+            spec = importlib.util.find_spec(module)
+        except (ImportError, ValueError):
+            spec = None
+        if spec is not None and spec.submodule_search_locations:
+            folders += [os.path.abspath(f) for f in spec.submodule_search_locations]
+    # an imported package may have added its own subfolders to its path: hide the top only
+    return tuple(_without_nested(set(folders)))
 
 
 def readable_paths(hidden: tuple[str, ...] = ()) -> ReadablePaths:
@@ -228,7 +247,8 @@ def bwrap_argv(bwrap: str, privileged: bool, paths: ReadablePaths, home_bytes: i
         else:
             argv += ["--ro-bind", root, root]
     for hidden in paths.hidden:
-        argv += ["--perms", "0555", "--tmpfs", hidden, "--remount-ro", hidden]
+        argv += ["--perms", "0555", "--tmpfs", hidden,
+                 "--ro-bind", HIDDEN_PACKAGE, os.path.join(hidden, "__init__.py"), "--remount-ro", hidden]
     argv += ["--proc", "/proc", "--dev", "/dev",
              "--ro-bind-try", "/sys/devices/system/cpu", "/sys/devices/system/cpu",
              "--perms", "1777", "--size", str(home_bytes), "--tmpfs", "/dev/shm",
@@ -279,7 +299,8 @@ def _probe_bwrap(bwrap: str, privileged: bool, paths: ReadablePaths) -> str | No
 
 GUARANTEES = {
     "namespaces": "own processes, network, files and IPC (bubblewrap namespaces): sees no other "
-                  "process, no network at all, no solutions or other submissions; nothing outlives it",
+                  "process, no network at all, no solutions or other submissions, not the packages its "
+                  "exercise hides (such as Keras); nothing outlives it",
     "identity": "never root (an unprivileged user id of its own)",
     "cgroup": "memory (shared memory and memfd included), process count and CPU bounded (cgroup)",
     "landlock": "inner file, TCP and signal rules (Landlock)",

@@ -64,6 +64,7 @@ class Limits:
     max_processes: int = 1024  # processes and threads of one sandbox (TensorFlow starts one per core, and more)
     cpus: float | None = None  # CPUs one sandbox may use; None: all of them
     require_confinement: bool = False
+    hidden_modules: tuple[str, ...] = ()  # top-level packages the submission cannot import
 
 
 @dataclass
@@ -240,7 +241,7 @@ class SandboxedKernel:
         kernel_file = workdir / "kernel.json"
         kernel_file.write_text(json.dumps({**info, "key": key.decode(), "ip": f"{inside_ipc}/k"}))
         kernel_file.chmod(0o644)  # for the sandbox's user; the folder around it stays private
-        paths = isolation.readable_paths()
+        paths = isolation.readable_paths(hidden=isolation.package_folders(limits.hidden_modules))
         config_file = workdir / "sandbox.json"
         extras = SANDBOX_EXTRAS if in_namespaces else DIRECT_EXTRAS + (str(kernel_file), str(config_file))
         config = {

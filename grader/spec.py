@@ -68,6 +68,9 @@ class Exercise:
     slug: str  # NN_slug, shared by the chapter, the exercise and the solution
     title: str
     tasks: tuple[Task, ...] = field(default_factory=tuple)
+    # Packages the graded notebook cannot import, so that a task that mirrors a Keras object
+    # cannot be passed by calling it (the exercise text says so).
+    hidden_modules: tuple[str, ...] = ()
 
     @property
     def points(self) -> float:

@@ -21,14 +21,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from grader.spec import exercises
 from tests.helpers import REPO
 
 SLUG = "01_parameters_vs_hyperparameters"
 SOLUTION = REPO / "solutions" / f"{SLUG}.ipynb"
-FULL = {"count_dense_params": 4.0, "fit_line_gd": 6.0}
-COUNT_WRONG = {"count_dense_params": 0.0, "fit_line_gd": 6.0}
-FIT_WRONG = {"count_dense_params": 4.0, "fit_line_gd": 0.0}
-ALL_WRONG = {"count_dense_params": 0.0, "fit_line_gd": 0.0}
+# Attacks break count_dense_params (a warm-up) or learning_rate_from_run (a core task).
+TASKS = {task.name: task for task in exercises()[SLUG].tasks}
+FULL = {name: float(task.points) for name, task in TASKS.items()}
+COUNT_WRONG = {**FULL, "count_dense_params": 0.0}
+RATE_WRONG = {**FULL, "learning_rate_from_run": 0.0}
+ALL_WRONG = dict.fromkeys(FULL, 0.0)
+# What hard-coding the public answers earns: the public cases' share of each task's points.
+PUBLIC_ONLY = {name: round(task.points * len(task.public) / (len(task.public) + len(task.hidden_cases(0))), 4)
+               for name, task in TASKS.items()}
 # A marker in the command line of every process an attack leaves behind, to find survivors.
 LEFTOVER = "lr-course-leftover-4242"
 
@@ -113,14 +119,14 @@ def transform(change: Callable[[dict, Context], None]) -> Callable[[Context], by
     return build
 
 
-def stub_functions(notebook: dict, names=("count_dense_params", "fit_line_gd")) -> None:
+def stub_functions(notebook: dict, names=tuple(TASKS)) -> None:
     for name in names:
         cell = notebook["cells"][defining(notebook, name)]
         cell["source"] = f"def {name}(*args):\n    raise NotImplementedError\n"
 
 
 COUNT = "def count_dense_params(layer_sizes):\n"
-FIT = "def fit_line_gd(x, y, lr, epochs):\n"
+RATE = "def learning_rate_from_run(x, y, path):\n"
 
 # ---- 1. malformed files --------------------------------------------------------------------------
 
@@ -158,8 +164,8 @@ BROKEN = [
            COUNT_WRONG, "there is no function called count_dense_params"),
     Attack("deleted", "broken", replace_function("count_dense_params", "# nothing here\n"),
            COUNT_WRONG, "there is no function called count_dense_params"),
-    Attack("left_as_stub", "broken", transform(lambda nb, ctx: stub_functions(nb, ["fit_line_gd"])),
-           FIT_WRONG, "not written yet"),
+    Attack("left_as_stub", "broken", transform(lambda nb, ctx: stub_functions(nb, ["learning_rate_from_run"])),
+           RATE_WRONG, "not written yet"),
     Attack("raises", "broken", replace_function("count_dense_params", COUNT + "    raise ValueError('boom')\n"),
            COUNT_WRONG, "raised ValueError: boom"),
     Attack("wrong_type_str", "broken", replace_function("count_dense_params", COUNT + "    return '2410'\n"),
@@ -168,15 +174,15 @@ BROKEN = [
            replace_function("count_dense_params",
                             COUNT + "    return float(sum(a * b + b for a, b in zip(layer_sizes, layer_sizes[1:])))\n"),
            COUNT_WRONG, "expected an int, got a float"),
-    Attack("returns_none", "broken", replace_function("fit_line_gd", FIT + "    return None\n"),
-           FIT_WRONG, "got None"),
-    Attack("returns_nan", "broken", replace_function("fit_line_gd", FIT + "    return float('nan'), float('nan')\n"),
-           FIT_WRONG, "NaN"),
-    Attack("returns_inf", "broken", replace_function("fit_line_gd", FIT + "    return float('inf'), 0.0\n"),
-           FIT_WRONG, "infinity"),
+    Attack("returns_none", "broken", replace_function("learning_rate_from_run", RATE + "    return None\n"),
+           RATE_WRONG, "got None"),
+    Attack("returns_nan", "broken", replace_function("learning_rate_from_run", RATE + "    return float('nan')\n"),
+           RATE_WRONG, "NaN"),
+    Attack("returns_inf", "broken", replace_function("learning_rate_from_run", RATE + "    return float('inf')\n"),
+           RATE_WRONG, "infinity"),
     Attack("wrong_shape", "broken",
-           replace_function("fit_line_gd", FIT + "    import numpy as np\n    return np.zeros(3)\n"),
-           FIT_WRONG, "expected a tuple of 2, got an array of shape (3,)"),
+           replace_function("learning_rate_from_run", RATE + "    import numpy as np\n    return np.zeros(3)\n"),
+           RATE_WRONG, "expected a number, got shape (3,)"),
     Attack("not_callable", "broken", replace_function("count_dense_params", "count_dense_params = 2410\n"),
            COUNT_WRONG, "count_dense_params is int, not a function"),
     Attack("huge_answer", "broken", replace_function("count_dense_params", COUNT + "    return list(range(10**6))\n"),
@@ -218,9 +224,8 @@ FOOLING = [
            COUNT_WRONG, "wrong value"),
     Attack("patched_numpy", "fooling",
            add_cell("import numpy as np\nnp.isclose = lambda *a, **k: True\nnp.allclose = lambda *a, **k: True\n"
-                    "np.array_equal = lambda *a, **k: True\n"
-                    "def fit_line_gd(x, y, lr, epochs):\n    return (0.5, 0.5)\n"),
-           FIT_WRONG, "wrong value"),
+                    "np.array_equal = lambda *a, **k: True\n" + RATE + "    return 0.5\n"),
+           RATE_WRONG, "wrong value"),
     Attack("patched_math_and_builtins", "fooling",
            add_cell("import math, builtins\nmath.isclose = lambda *a, **k: True\nbuiltins.abs = lambda x: 0\n"
                     "builtins.round = lambda *a, **k: 0\n"
@@ -234,7 +239,7 @@ FOOLING = [
     Attack("forged_harness", "fooling",
            transform(lambda nb, ctx: (stub_functions(nb), nb["cells"].append(code_cell(FORGE_HARNESS)))),
            # Forging the harness earns what hard-coding the public answers would: nothing hidden.
-           {"count_dense_params": round(4 * 4 / 12, 4), "fit_line_gd": round(6 * 5 / 13, 4)}, "hidden case"),
+           PUBLIC_ONLY, "hidden case"),
 ]
 
 # ---- 4. swallowing errors --------------------------------------------------------------------------
@@ -259,16 +264,15 @@ SWALLOWING = [
                     "def count_dense_params(layer_sizes):\n    raise RuntimeError('hidden')\n"),
            COUNT_WRONG, "raised RuntimeError: hidden"),
     Attack("excepthook", "swallowing",
-           add_cell("import sys\nsys.excepthook = lambda *a: None\n"
-                    "def fit_line_gd(x, y, lr, epochs):\n    raise RuntimeError('quiet')\n"),
-           FIT_WRONG, "raised RuntimeError: quiet"),
+           add_cell("import sys\nsys.excepthook = lambda *a: None\n" + RATE + "    raise RuntimeError('quiet')\n"),
+           RATE_WRONG, "raised RuntimeError: quiet"),
     Attack("system_exit_in_cell", "swallowing", add_cell("raise SystemExit(0)\n"), FULL, "SystemExit"),
     Attack("sys_exit_in_function", "swallowing",
            replace_function("count_dense_params", COUNT + "    import sys\n    sys.exit(0)\n"),
            COUNT_WRONG, "raised SystemExit"),
     Attack("keyboard_interrupt_in_function", "swallowing",
-           replace_function("fit_line_gd", FIT + "    raise KeyboardInterrupt\n"),
-           FIT_WRONG, "raised KeyboardInterrupt"),
+           replace_function("learning_rate_from_run", RATE + "    raise KeyboardInterrupt\n"),
+           RATE_WRONG, "raised KeyboardInterrupt"),
     # In a kernel, exit() only asks the front end to shut down: nothing to grade differently.
     Attack("exit_call", "swallowing", add_cell("exit()\n"), FULL, "Score: **10 of 10**"),
     Attack("ignores_interrupts", "swallowing",
@@ -284,7 +288,7 @@ SWALLOWING = [
 def _tag_everything(notebook: dict, ctx: Context) -> None:
     for cell in notebook["cells"]:
         cell["metadata"]["tags"] = ["skip-execution", "raises-exception", "nbval-skip", "remove-cell"]
-    wrong = code_cell(FIT + "    return (0.5, 0.5)\n", tags=["skip-execution", "nbval-skip"])
+    wrong = code_cell(RATE + "    return 0.5\n", tags=["skip-execution", "nbval-skip"])
     notebook["cells"].append(wrong)
 
 
@@ -312,7 +316,7 @@ def _fake_outputs(notebook: dict, ctx: Context) -> None:
 
 
 STEERING = [
-    Attack("executor_tags", "steering", transform(_tag_everything), FIT_WRONG, "wrong value"),
+    Attack("executor_tags", "steering", transform(_tag_everything), RATE_WRONG, "wrong value"),
     Attack("forged_points_metadata", "steering", transform(_forged_metadata), ALL_WRONG, "not written yet"),
     Attack("changed_kernelspec", "steering", transform(_evil_kernelspec), FULL, "Score: **10 of 10**"),
     Attack("prefilled_outputs", "steering", transform(_fake_outputs), ALL_WRONG, "not written yet"),
@@ -353,10 +357,10 @@ ESCAPING = [
                             COUNT + f"    text = open({str(SOLUTION)!r}).read()\n    return len(text)\n"),
            COUNT_WRONG, "FileNotFoundError", confined=True),
     Attack("escape_read_grader_files", "escaping",
-           replace_function("fit_line_gd",
-                            FIT + "    import glob\n    files = glob.glob('/tmp/grader-*/*.json')\n"
-                            "    return tuple(len(open(f).read()) for f in files[:2]) or (1.0, 1.0)\n"),
-           FIT_WRONG, "wrong value"),
+           replace_function("learning_rate_from_run",
+                            RATE + "    import glob\n    files = glob.glob('/tmp/grader-*/*.json')\n"
+                            "    return float(sum(len(open(f).read()) for f in files[:2]) or 1.0)\n"),
+           RATE_WRONG, "wrong value"),
 ]
 
 # ---- 7. resource abuse -----------------------------------------------------------------------------
@@ -400,8 +404,8 @@ KILLING = [
            replace_function("count_dense_params", COUNT + "    import os\n    os._exit(3)\n"),
            COUNT_WRONG, "crashed the kernel"),
     Attack("input_top_level", "killing", add_cell("name = input('Your name? ')\n"), FULL, "StdinNotImplementedError"),
-    Attack("input_in_function", "killing", replace_function("fit_line_gd", FIT + "    return float(input('w? ')), 0.0\n"),
-           FIT_WRONG, "StdinNotImplementedError"),
+    Attack("input_in_function", "killing", replace_function("learning_rate_from_run", RATE + "    return float(input('rate? '))\n"),
+           RATE_WRONG, "StdinNotImplementedError"),
 ]
 
 # ---- 9. reaching the grader and the other sandboxes (issue 15, item 1) -----------------------------

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import jupytext
 import nbformat
+import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parent.parent
@@ -64,3 +66,19 @@ def notebook_namespace(path: Path) -> dict:
             if cell.cell_type == "code":
                 exec(compile(transform(cell.source), str(path), "exec"), namespace)
     return namespace
+
+
+# CI sets REQUIRE_CONFINEMENT=1: there a missing isolation layer fails a test instead of skipping it.
+REQUIRED = os.environ.get("REQUIRE_CONFINEMENT") == "1"
+
+
+def require_confinement() -> None:
+    """Skip, or fail where confinement is required (CI), when an isolation layer is missing."""
+    from grader import isolation
+
+    missing = isolation.probe().summary()
+    if missing:
+        message = f"this machine lacks isolation layers the test needs:\n{missing}"
+        if REQUIRED:
+            pytest.fail(message)
+        pytest.skip(message)

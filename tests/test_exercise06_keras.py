@@ -4,7 +4,8 @@
 `keras.optimizers.AdamW`. The grader's reference values (the solution notebook run on hidden
 cases, as `grader grade` runs it) must agree with those Keras objects on the same inputs to
 float32 precision; and a submission that just calls the Keras objects must score zero, since the
-grader asks for a precision that float32 cannot reach. `which_optimizer`'s reference answers must
+grader runs the exercise where Keras cannot be imported (and asks for a precision that float32
+cannot reach). `which_optimizer`'s reference answers must
 name the optimizer that really produced each generated log.
 """
 
@@ -17,7 +18,7 @@ import pytest
 from grader.grade import draw_cases, expected_values, grade_batch
 from grader.kernel import Limits
 from grader.spec import exercises
-from tests.helpers import REPO
+from tests.helpers import REPO, require_confinement
 from tests.test_grader import rewrite_function, write
 
 SLUG = "06_adaptive_optimizers"
@@ -119,6 +120,7 @@ def test_reference_values_agree_with_keras_to_float32_precision(reference, name)
 
 
 def test_calling_the_keras_objects_scores_zero(tmp_path):
+    require_confinement()  # bubblewrap hides the packages
     notebook = nbformat.read(SOLUTION, as_version=4)
     amsgrad = _indent("state = (m, v, v_hat)\nweight_decay = None\n" + KERAS_STEP, "{indent}")
     adamw = _indent("state = (m, v)\n" + KERAS_STEP, "{indent}")
@@ -128,6 +130,8 @@ def test_calling_the_keras_objects_scores_zero(tmp_path):
     scores = {task.name: task.points for task in result.tasks}
     assert scores["amsgrad_step"] == 0 and scores["adamw_step"] == 0, result
     assert scores["decay_remaining"] == 2 and scores["which_optimizer"] == 2  # the rest still ran
+    reasons = " ".join(line for task in result.tasks for line in task.lines)
+    assert "keras is not available while this exercise is graded" in reasons, reasons
 
 
 def test_which_optimizer_reference_names_the_true_optimizer(reference):

@@ -53,8 +53,10 @@ def graded(tmp_path_factory):
     solution = nbformat.read(SOLUTION, as_version=4)
     write(class_dir, "alice_solution", solution)
     write(class_dir, "bob_blank", nbformat.read(EXERCISE, as_version=4))
-    write(class_dir, "carol_first_task_only",
-          rewrite_function(nbformat.read(SOLUTION, as_version=4), "fit_line_gd", None))
+    first_only = nbformat.read(SOLUTION, as_version=4)
+    for later in ("learning_rate_from_run", "winner_optimism"):
+        first_only = rewrite_function(first_only, later, None)
+    write(class_dir, "carol_first_task_only", first_only)
     off_by_bias = "{indent}return sum(a * b for a, b in zip(layer_sizes[:-1], layer_sizes[1:]))\n"
     write(class_dir, "dave_forgets_biases",
           rewrite_function(nbformat.read(SOLUTION, as_version=4), "count_dense_params", off_by_bias))
@@ -94,13 +96,15 @@ def test_blank_exercise_scores_zero(graded):
 
 def test_one_task_right_gets_exactly_its_points(graded):
     out, _ = graded
-    assert scores(out, "carol_first_task_only") == {"count_dense_params": 4, "fit_line_gd": 0}
+    assert scores(out, "carol_first_task_only") == {
+        "count_dense_params": 2, "learning_rate_from_run": 0, "winner_optimism": 0}
 
 
 def test_wrong_answer_gets_no_credit_and_a_hint(graded):
     out, _ = graded
     # Without biases only the one-size cases (no layer at all) come out right: one public, one hidden.
-    assert scores(out, "dave_forgets_biases") == {"count_dense_params": round(4 * 2 / 12, 4), "fit_line_gd": 6}
+    assert scores(out, "dave_forgets_biases") == {
+        "count_dense_params": round(2 * 2 / 12, 4), "learning_rate_from_run": 4, "winner_optimism": 4}
     feedback = (out / "dave_forgets_biases" / "feedback.md").read_text()
     assert "wrong value (too small)" in feedback and "Hint:" in feedback
 
@@ -124,7 +128,7 @@ def test_gradebook_has_a_row_per_submission_and_a_column_per_task(graded):
     assert [r["submission"] for r in rows] == [
         "alice_solution", "bob_blank", "carol_first_task_only", "dave_forgets_biases"]
     assert {r["submission"]: float(r["total"]) for r in rows}["alice_solution"] == 10
-    assert all(set(r) >= {"count_dense_params", "fit_line_gd", "total", "max"} for r in rows)
+    assert all(set(r) >= {"count_dense_params", "learning_rate_from_run", "winner_optimism", "total", "max"} for r in rows)
 
 
 def test_feedback_never_shows_hidden_inputs(graded):
@@ -177,11 +181,11 @@ def test_exercise_headings_state_the_spec_points():
         text = (REPO / "exercises" / f"{slug}.md").read_text()
         for task in exercise.tasks:
             assert f"`{task.name}(" in text, f"exercise {slug} does not state the task {task.name}"
-        stated = sum(float(p) for p in re.findall(r"^## Task \d+: .*\((\d+(?:\.\d+)?) points?\)", text, re.M))
-        # the reworked form, "## Task 2 (core, 4 points): ...", also states the task's level
+        # every heading reads "## Task 2 (core, 4 points): ..." and states the task's level
         levelled = re.findall(r"^## Task \d+ \(([a-z-]+), (\d+(?:\.\d+)?) points?\): .*\n(?:(?!## ).*\n)*?def (\w+)\(",
                               text, re.M)
-        stated += sum(float(points) for _, points, _ in levelled)
+        assert len(levelled) == len(exercise.tasks), f"exercise {slug}: a task heading lacks its level or points"
+        stated = sum(float(points) for _, points, _ in levelled)
         assert stated == exercise.points, f"exercise {slug}: headings add up to {stated}, the spec to {exercise.points}"
         for level, _, name in levelled:
             assert exercise.task(name).level == level, f"exercise {slug}: {name} is {level} in its heading"
@@ -215,11 +219,11 @@ def test_check_recognises_the_stub_and_bad_calls(capsys):
     from grader import check
 
     blank = notebook_namespace(EXERCISE)
-    check("fit_line_gd", blank["fit_line_gd"])
+    check("winner_optimism", blank["winner_optimism"])
     assert "not written yet" in capsys.readouterr().out
     check("no_such_task", print)
     assert "there is no task called 'no_such_task'" in capsys.readouterr().out
-    check("fit_line_gd", 3)
+    check("winner_optimism", 3)
     assert "pass the function itself" in capsys.readouterr().out
 
 
@@ -233,7 +237,7 @@ def test_gradescope_mode_writes_results_where_gradescope_reads(tmp_path):
     process = grader("gradescope", SLUG, "--submission-dir", str(submission), "--results", str(target))
     assert process.returncode == 0, process.stderr
     data = json.loads(target.read_text())
-    assert data["score"] == 10 and len(data["tests"]) == 2
+    assert data["score"] == 10 and len(data["tests"]) == len(exercises()[SLUG].tasks)
 
 
 def test_gradescope_mode_without_a_notebook_still_writes_results(tmp_path):

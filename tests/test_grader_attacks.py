@@ -27,23 +27,12 @@ import psutil
 import pytest
 
 from grader import isolation
-from tests.attacks import (ATTACKS, FULL, HONEST, LEFTOVER, LONG_NAME, SECRET_VARIABLE, SLUG, SOLUTION,
+from tests.attacks import (ATTACKS, COUNT_WRONG, FULL, HONEST, LEFTOVER, LONG_NAME, SECRET_VARIABLE, SLUG, SOLUTION,
                            Context, Helpers, write_all)
-from tests.helpers import REPO
+from tests.helpers import REPO, require_confinement
 
-MEMORY_MB = 1024
-REQUIRED = os.environ.get("REQUIRE_CONFINEMENT") == "1"
 AS_ROOT = os.geteuid() == 0
-
-
-def require_confinement() -> None:
-    """Skip, or fail where confinement is required (CI), when an isolation layer is missing."""
-    missing = isolation.probe().summary()
-    if missing:
-        message = f"this machine lacks isolation layers the attack needs:\n{missing}"
-        if REQUIRED:
-            pytest.fail(message)
-        pytest.skip(message)
+MEMORY_MB = 1024
 
 
 @dataclass
@@ -166,9 +155,9 @@ def test_nothing_was_written_outside_the_sandbox(batch):
     require_confinement()
     out = batch.out
     assert not (out / "planted.txt").exists()
-    assert results(out, "escape_write_results")["score"] == FULL["fit_line_gd"]
+    assert results(out, "escape_write_results")["score"] == sum(COUNT_WRONG.values())
     rows = {r["submission"]: r for r in csv.DictReader((out / "gradebook.csv").open())}
-    assert rows["escape_write_gradebook"]["total"] == "6"
+    assert float(rows["escape_write_gradebook"]["total"]) == sum(COUNT_WRONG.values())
 
 
 def test_no_file_outside_the_sandbox_changed_mode_or_time(batch):

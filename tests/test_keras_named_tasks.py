@@ -2,8 +2,10 @@
 
 - Agreement: on the grader's own hidden cases, the answers the grader takes from the solution
   notebook equal what the real Keras object gives, to float32 precision.
-- Not passable by calling Keras: the grader asks for float64 precision, so a submission whose
-  function only drives the Keras object scores 0 on that task (and keeps the other tasks' points).
+- Not passable by calling Keras: the grader runs these exercises where keras and tensorflow cannot
+  be imported, so a submission whose function only drives the Keras object scores 0 on that task
+  (and keeps the other tasks' points), even when it asks Keras for float64, which would otherwise
+  be precise enough.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import pytest
 from grader import grade
 from grader.kernel import Limits
 from grader.spec import exercises
-from tests.helpers import REPO
+from tests.helpers import REPO, require_confinement
 from tests.test_grader import rewrite_function, write
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -103,23 +105,63 @@ KERAS_RESTARTS_BODY = '''{indent}schedule = keras.optimizers.schedules.CosineDec
 {indent}return float(schedule(step))
 '''
 
+# The same, in float64: as precise as the grader asks, and so stopped only by hiding Keras.
+KERAS_RESTARTS_FLOAT64_BODY = '''{indent}import keras
+{indent}keras.config.set_floatx("float64")
+{indent}schedule = keras.optimizers.schedules.CosineDecayRestarts(
+{indent}    np.float64(initial_learning_rate), np.float64(first_decay_steps),
+{indent}    t_mul=np.float64(t_mul), m_mul=np.float64(m_mul), alpha=np.float64(alpha))
+{indent}return float(schedule(np.float64(step)))
+'''
+
 SHORTCUTS = {
-    ("03_learning_rate_decay", "reduce_lr_on_plateau"): KERAS_PLATEAU_BODY,
-    ("04_warmup_cosine_one_cycle", "cosine_decay_restarts"): KERAS_RESTARTS_BODY,
+    ("03_learning_rate_decay", "reduce_lr_on_plateau", "keras_plateau"): KERAS_PLATEAU_BODY,
+    ("04_warmup_cosine_one_cycle", "cosine_decay_restarts", "keras_restarts"): KERAS_RESTARTS_BODY,
+    ("04_warmup_cosine_one_cycle", "cosine_decay_restarts", "keras_restarts_float64"): KERAS_RESTARTS_FLOAT64_BODY,
 }
 
 
-@pytest.mark.parametrize("slug, task_name", sorted(SHORTCUTS))
-def test_calling_the_keras_object_scores_zero(slug, task_name, tmp_path):
+def test_float64_keras_would_be_precise_enough():
+    """Why precision alone cannot stop the shortcut: Keras asked for float64 passes every public case."""
+    import keras
+
+    task = exercises()["04_warmup_cosine_one_cycle"].task("cosine_decay_restarts")
+    namespace = {"np": np, "keras": keras}
+    exec("def shortcut(step, initial_learning_rate, first_decay_steps, t_mul=2.0, m_mul=1.0, alpha=0.0):\n"
+         + KERAS_RESTARTS_FLOAT64_BODY.format(indent="    "), namespace)
+    floatx = keras.config.floatx()
+    try:
+        for case in task.public:
+            assert task.compare(namespace["shortcut"](*case.args), case.expected, case.args).ok, case
+    finally:
+        keras.config.set_floatx(floatx)  # the shortcut sets it for the whole process
+
+
+@pytest.mark.parametrize("slug, task_name, shortcut", sorted(SHORTCUTS))
+def test_calling_the_keras_object_scores_zero(slug, task_name, shortcut, tmp_path):
+    require_confinement()  # bubblewrap hides the packages
     notebook = rewrite_function(nbformat.read(REPO / "solutions" / f"{slug}.ipynb", as_version=4),
-                                task_name, SHORTCUTS[slug, task_name])
-    path = write(tmp_path, "calls_keras", notebook)
+                                task_name, SHORTCUTS[slug, task_name, shortcut])
+    path = write(tmp_path, shortcut, notebook)
     [result] = grade.grade_batch(exercises()[slug], [path], seed=5)
     points = {t.name: t.points for t in result.tasks}
     assert points.pop(task_name) == 0, result.tasks
     # the rest of the notebook is the solution: it keeps every other point
     assert points == {t.name: t.points for t in exercises()[slug].tasks if t.name != task_name}
-    # and the shortcut itself runs: it fails on precision, not on an error
     [task] = [t for t in result.tasks if t.name == task_name]
     assert task.public_passed == 0 and task.hidden_passed == 0
-    assert "relative error" in " ".join(task.lines) and "raised" not in " ".join(task.lines)
+    # the learner reads why: Keras is not there to call
+    reasons = " ".join(task.lines)
+    assert ("keras is not available while this exercise is graded" in reasons
+            or "name 'keras' is not defined" in reasons), reasons
+    # and the comparison cells that import Keras are explained, not reported as the learner's errors
+    assert any("uses keras, which this exercise hides while it is graded" in note for note in result.notes)
+
+
+def test_the_exercises_that_say_keras_is_hidden_are_those_that_hide_it():
+    hiding = {slug for slug, exercise in exercises().items() if "keras" in exercise.hidden_modules}
+    saying = {slug for slug in exercises()
+              if "where Keras cannot be imported" in " ".join((REPO / "exercises" / f"{slug}.md").read_text().split())}
+    assert hiding == saying == {"03_learning_rate_decay", "04_warmup_cosine_one_cycle", "06_adaptive_optimizers"}
+    listed = "exercises 3, 4 and 6 hide `keras`"
+    assert listed in " ".join((REPO / "book" / "99_instructors.md").read_text().split())

@@ -1,9 +1,13 @@
-"""Exercise 01: parameters vs hyperparameters."""
+"""Exercise 01: parameters and hyperparameters, one step past the chapter."""
 
 import numpy as np
 
 from grader.compare import close, exact_int
 from grader.spec import Case, Exercise, Task
+
+LINE_X = np.array([0.0, 1.0, 2.0, 3.0])
+LINE_Y = np.array([1.0, 3.0, 5.0, 7.0])
+SQRT_PI = float(np.sqrt(np.pi))
 
 
 def _layer_sizes(rng: np.random.Generator) -> list[tuple]:
@@ -14,15 +18,47 @@ def _layer_sizes(rng: np.random.Generator) -> list[tuple]:
     return cases
 
 
-def _line_data(rng: np.random.Generator) -> list[tuple]:
+def _line_path(x: np.ndarray, y: np.ndarray, lr: float, start: np.ndarray, steps: int) -> np.ndarray:
+    """Full-batch gradient descent on the mean squared error of a line, every point kept."""
+    path = [start]
+    for _ in range(steps):
+        w, b = path[-1]
+        residuals = w * x + b - y
+        path.append(path[-1] - lr * 2 * np.array([np.mean(residuals * x), np.mean(residuals)]))
+    return np.array(path)
+
+
+def _runs(rng: np.random.Generator) -> list[tuple]:
     cases = []
     for i in range(8):
         n = int(rng.integers(1, 30))
-        x = rng.uniform(-2, 2, n)
+        x = rng.uniform(-2, 2, n) + rng.uniform(-1, 2)
         y = rng.uniform(-3, 3) * x + rng.uniform(-2, 2) + rng.normal(0, 0.3, n)
-        lr = float(np.exp(rng.uniform(np.log(1e-3), np.log(0.2))))
-        epochs = 0 if i == 0 else int(rng.integers(1, 150))
-        cases.append((x, y, lr, epochs))
+        # the edge of stability of this fit: 2 over the largest eigenvalue of its Hessian
+        hessian = 2 * np.array([[np.mean(x * x), np.mean(x)], [np.mean(x), 1.0]])
+        edge = 2 / float(np.linalg.eigvalsh(hessian)[-1])
+        # mostly stable rates, from crawling to zig-zagging; one in four past the edge
+        lr = edge * float(rng.uniform(1.05, 1.4) if i % 4 == 3 else 10 ** rng.uniform(-2.5, -0.02))
+        start = rng.uniform(-3, 3, 2)
+        cases.append((x, y, _line_path(x, y, lr, start, int(rng.integers(1, 25)))))
+    return cases
+
+
+def _score_tables(rng: np.random.Generator) -> list[tuple]:
+    cases = []
+    for i in range(9):
+        noise_sd = float(10 ** rng.uniform(-2.7, -1.3))
+        k = int(rng.integers(2, 13))
+        if i % 3 == 0:  # equally good settings, up to a large search
+            scores = [float(rng.uniform(0.5, 0.99))] * (k if i < 6 else int(rng.integers(20, 50)))
+        else:  # a leader, a contender within two noise widths, and some far behind
+            leader = float(rng.uniform(0.6, 0.99))
+            contender = leader - noise_sd * float(rng.uniform(0, 2))
+            scores = [leader, contender, *(float(s) for s in rng.uniform(0.5, leader, k - 2))]
+            scores = [scores[j] for j in rng.permutation(k)]
+        cases.append((scores, noise_sd))
+    # nobody to beat; last, so that no answer of a public case lines up with it
+    cases.append(([float(rng.uniform(0.5, 0.99))], float(rng.uniform(0.005, 0.05))))
     return cases
 
 
@@ -32,7 +68,8 @@ EXERCISE = Exercise(
     tasks=(
         Task(
             name="count_dense_params",
-            points=4,
+            points=2,
+            level="warm-up",
             public=(
                 Case(([64, 32, 10],), 2410),
                 Case(([1, 1],), 2),
@@ -41,25 +78,46 @@ EXERCISE = Exercise(
             ),
             hidden=_layer_sizes,
             compare=exact_int(),
-            hint="A Dense layer from n_in to n_out has n_in * n_out weights plus n_out biases; "
-                 "add that up over consecutive pairs of sizes, and return an int.",
+            hint="See 'Counting the parameters of a real network' in chapter 1: each Dense layer "
+                 "adds a kernel and a bias, sized by the layer before it and its own units. "
+                 "Return an int.",
         ),
         Task(
-            name="fit_line_gd",
-            points=6,
+            name="learning_rate_from_run",
+            points=4,
+            level="core",
             public=(
-                Case((np.array([0.0, 1.0, 2.0, 3.0]), np.array([1.0, 3.0, 5.0, 7.0]), 0.05, 1), (0.85, 0.4)),
-                Case((np.array([0.0, 1.0, 2.0, 3.0]), np.array([1.0, 3.0, 5.0, 7.0]), 0.05, 0), (0.0, 0.0)),
-                Case((np.array([1.0]), np.array([2.0]), 0.1, 3), (0.784, 0.784)),
-                Case((np.array([-1.0, 0.5, 2.0]), np.array([0.0, 1.0, -1.0]), 0.2, 10),
-                     (-0.3295669762, 0.1591340036)),
-                Case((np.array([0.0, 1.0, 2.0, 3.0]), np.array([1.0, 3.0, 5.0, 7.0]), 0.05, 500),
-                     (2.0000000067412476, 0.9999999856071559)),
+                Case((LINE_X, LINE_Y, np.array([[0.0, 0.0], [0.85, 0.4]])), 0.05),
+                Case((np.array([1.0]), np.array([2.0]), np.array([[0.0, 0.0], [0.4, 0.4], [0.64, 0.64]])),
+                     0.1),
+                # past the edge (0.5 here): the run diverges, the rate is still readable
+                Case((np.array([1.0]), np.array([0.0]), _line_path(np.array([1.0]), np.array([0.0]), 0.6,
+                                                                  np.array([1.0, 0.0]), 3)), 0.6),
             ),
-            hidden=_line_data,
-            compare=close(rtol=1e-6, atol=1e-9),
-            hint="Start from w = b = 0. In every epoch compute both gradients from the same residuals "
-                 "r = w*x + b - y (dL/dw = 2*mean(r*x), dL/db = 2*mean(r)), then update w and b together.",
+            hidden=_runs,
+            compare=close(rtol=1e-8, atol=0),
+            hint="See 'A line, fitted by gradient descent' in chapter 1: each step moves (w, b) by "
+                 "the rate times the gradient at the point it started from, and the data give you "
+                 "that gradient. One step is enough in exact arithmetic; combining all of them is "
+                 "safer, since some gradients may be tiny.",
+        ),
+        Task(
+            name="winner_optimism",
+            points=4,
+            level="stretch",
+            public=(
+                Case(([0.9], 0.01), 0.0),
+                Case(([0.9, 0.9], 0.01), 0.01 / SQRT_PI),
+                Case(([0.7, 0.7, 0.7], 1.0), 1.5 / SQRT_PI),
+                Case(([0.9, 0.5], 0.01), 0.0),  # the winner is never in doubt
+                Case(([0.9, 0.89, 0.5], 0.01), 0.004393912894677221),
+            ),
+            hidden=_score_tables,
+            compare=close(rtol=1e-6, atol=1e-12),
+            hint="See 'Choosing hyperparameters: the outer loop' in chapter 1. Split the "
+                 "expectation by which setting wins: setting i wins with noise z when every other "
+                 "measured score lies below mu_i + sigma z, which has a probability you can write "
+                 "with the normal CDF. That leaves a one-dimensional integral over z.",
         ),
     ),
 )

@@ -98,6 +98,7 @@ def _rate_schedules(rng: np.random.Generator) -> list[tuple]:
 EXERCISE = Exercise(
     slug="03_learning_rate_decay",
     title="Learning-rate decay",
+    hidden_modules=("keras", "tensorflow"),
     tasks=(
         Task(
             name="inverse_time_decay_rate",

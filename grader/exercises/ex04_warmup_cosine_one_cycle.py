@@ -86,6 +86,7 @@ def _budget_cases(rng: np.random.Generator) -> list[tuple]:
 EXERCISE = Exercise(
     slug="04_warmup_cosine_one_cycle",
     title="Warm-up, cosine decay and the 1cycle policy",
+    hidden_modules=("keras", "tensorflow"),
     tasks=(
         Task(
             name="cosine_time_to_rate",

@@ -218,6 +218,7 @@ A = np.array
 EXERCISE = Exercise(
     slug="06_adaptive_optimizers",
     title="Adaptive optimizers: AMSGrad, AdamW and reading an optimizer's log",
+    hidden_modules=("keras", "tensorflow"),
     tasks=(
         Task(
             name="decay_remaining",
