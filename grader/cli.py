@@ -44,6 +44,9 @@ def _parser() -> argparse.ArgumentParser:
     bundle = sub.add_parser("bundle", help="write the autograder zip to upload to Gradescope")
     bundle.add_argument("exercise")
     bundle.add_argument("--out", type=Path, required=True, help="the zip file to write")
+    merge = sub.add_parser("merge", help="add the points of the written answers, from "
+                                         "OUT/written/points.csv, to the reports and the gradebook")
+    merge.add_argument("out", type=Path, help="the --out folder of an earlier `grade`")
     sub.add_parser("list", help="show the exercises, their tasks and points")
     sub.add_parser("check-sandbox", help="show which isolation layers this machine offers "
                                           "(exit status 4 when one is missing)")
@@ -129,6 +132,8 @@ def _list(args: argparse.Namespace) -> int:
         for task in exercise.tasks:
             print(f"    {task.name:<28} {task.level:<8} {task.points:g} points, "
                   f"{len(task.public)} public cases + hidden cases")
+        for question in exercise.written:
+            print(f"    {question.key:<28} written  {question.points:g} points, graded by hand")
     return 0
 
 
@@ -186,7 +191,38 @@ def _grade(args: argparse.Namespace) -> int:
         flag = f"  NOT GRADED: {result.malformed}" if result.malformed else ""
         print(f"{result.name:<30} {result.score:g}/{result.exercise.points:g}{flag}")
     print(f"seed {results[0].seed}; gradebook: {gradebook}")
+    _collect_written(exercise, results, out, args.solutions)
     return 1 if unwritten else 0
+
+
+def _collect_written(exercise: Exercise, results: list, out: Path, solutions: Path | None) -> None:
+    from .grade import solution_path
+    from .written import write_review
+
+    graded = [(r.name, r.path) for r in results if not r.malformed]
+    try:
+        files = write_review(out, exercise, solution_path(exercise, solutions), graded)
+    except Exception as exc:  # the reports and the gradebook are written already: keep them
+        print(f"error: the written answers could not be collected ({type(exc).__name__}: {exc})",
+              file=sys.stderr)
+        return
+    if files:
+        print(f"written answers to grade by hand: {files[0].parent}/ (fill in {files[-1].name}, "
+              f"then run: python -m grader merge {out})")
+
+
+def _merge(args: argparse.Namespace) -> int:
+    from .written import SheetError, merge
+
+    try:
+        merged, empty = merge(args.out)
+    except SheetError as exc:
+        raise Exit(2, str(exc)) from None
+    except OSError as exc:
+        raise Exit(1, f"the reports in {args.out} could not be updated: {exc.strerror or exc}") from None
+    pending = f"; {empty} still without points" if empty else ""
+    print(f"merged {merged} written mark{'s' if merged != 1 else ''} into {args.out}{pending}")
+    return 0
 
 
 def _gradescope(args: argparse.Namespace) -> int:
@@ -225,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     commands = {"list": _list, "grade": _grade, "gradescope": _gradescope, "bundle": _bundle,
-                "check-sandbox": _check_sandbox}
+                "check-sandbox": _check_sandbox, "merge": _merge}
     try:
         return commands[args.command](args)
     except Exit as stop:

@@ -438,7 +438,8 @@ def grade_one(path: Path, name: str, exercise: Exercise, case_sets: list[CaseSet
                             timings=timings, total_seconds=time.monotonic() - began)
 
 
-RESERVED_NAMES = {"gradebook.csv"}  # files the grader writes beside the submissions' folders
+# What the grader writes beside the submissions' folders: the gradebook, the written answers
+RESERVED_NAMES = {"gradebook.csv", "written"}
 
 
 def submission_names(paths: list[Path]) -> list[str]:

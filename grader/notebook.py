@@ -43,6 +43,7 @@ class Malformed(Exception):
 class Submission:
     path: Path
     code_cells: tuple[str, ...]
+    text_cells: tuple[str, ...] = ()  # markdown, where the written answers are (never run)
 
 
 def _source(cell: dict, index: int) -> str:
@@ -149,19 +150,22 @@ def read_submission(path: Path, links_stay_in_folder: bool = True) -> Submission
     cells = data.get("cells")
     if not isinstance(cells, list):
         raise Malformed("the notebook has no list of cells")
-    code = []
+    code, text = [], []
     for index, cell in enumerate(cells):
         if not isinstance(cell, dict):
             raise Malformed(f"cell {index + 1} is not a cell")
         if cell.get("cell_type") == "code":
             code.append(_source(cell, index))
+        elif cell.get("cell_type") == "markdown":
+            text.append(_source(cell, index))
     if not code:
         raise Malformed("the notebook has no code cells, so none of the tasks is answered")
     if len(code) > MAX_CODE_CELLS:
         raise Malformed(f"the notebook has {len(code)} code cells; the limit is {MAX_CODE_CELLS}")
     if sum(len(c) for c in code) > MAX_SOURCE_CHARS:
         raise Malformed("the notebook's code is longer than 2 million characters")
-    return Submission(path=path, code_cells=tuple(code))
+    # the file's size cap bounds the text as well
+    return Submission(path=path, code_cells=tuple(code), text_cells=tuple(text))
 
 
 def _walk(folder: str, depth: int, found: list[str]) -> None:

@@ -64,6 +64,15 @@ class Task:
 
 
 @dataclass(frozen=True)
+class Question:
+    """A written answer that the instructor grades by hand (grader.written): the exercise's k-th
+    answer block, in the order of the notebook."""
+
+    key: str  # a short name for file names and gradebook columns
+    points: float
+
+
+@dataclass(frozen=True)
 class Exercise:
     slug: str  # NN_slug, shared by the chapter, the exercise and the solution
     title: str
@@ -71,6 +80,7 @@ class Exercise:
     # Packages the graded notebook cannot import, so that a task that mirrors a Keras object
     # cannot be passed by calling it (the exercise text says so).
     hidden_modules: tuple[str, ...] = ()
+    written: tuple[Question, ...] = ()  # graded by hand, on top of the tasks' points
 
     @property
     def points(self) -> float:

@@ -607,6 +607,8 @@ FILES = [
     Attack("deeply_nested_metadata", "files", _with_json(b"[" * 5000 + b"]" * 5000), None, "levels deep"),
     Attack("named_like_the_gradebook", "files", None, FULL, "Score: **10 of 10**",
            make=_named(b"gradebook.csv.ipynb"), report="gradebook.csv-2"),
+    Attack("named_like_the_written_answers", "files", None, FULL, "Score: **10 of 10**",
+           make=_named(b"written.ipynb"), report="written-2"),
     Attack("name_not_utf8", "files", None, FULL, "Score: **10 of 10**",
            make=_named(b"name_not_utf8_\xff\xfe.ipynb"), report="name_not_utf8"),
     Attack("symlink_loop", "files", None, None, "a loop",

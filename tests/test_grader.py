@@ -112,7 +112,7 @@ def test_wrong_answer_gets_no_credit_and_a_hint(graded):
 def test_results_follow_gradescope_schema(graded):
     out, _ = graded
     for folder in out.iterdir():
-        if not folder.is_dir():
+        if not folder.is_dir() or folder.name == "written":  # the written answers, for review
             continue
         data = results(out, folder.name)
         assert set(data) >= {"score", "tests", "output", "execution_time"}
@@ -288,3 +288,20 @@ def test_a_kernel_that_fails_to_start_is_started_again(monkeypatch):
                         lambda self: (_ for _ in ()).throw(kernel.KernelDied("the kernel exited while starting")))
     with pytest.raises(grade.GraderError, match="could not start: the kernel exited while starting"):
         grade.grade_batch(exercises()[SLUG], [SOLUTION], seed=SEED)  # no reference values at all
+
+
+def test_the_attack_suite_size_is_the_one_the_instructors_page_states():
+    from tests.attacks import ATTACKS
+
+    page = " ".join((REPO / "book" / "99_instructors.md").read_text().split())
+    assert f"grades one batch of {len(ATTACKS)} such attacks" in page
+
+
+@pytest.mark.parametrize("slug", sorted(exercises()))
+def test_every_hint_points_to_a_section_of_its_chapter(slug):
+    """Hints teach by pointing to the idea: each names a section that its chapter really has."""
+    chapter = (REPO / "book" / f"{slug}.md").read_text()
+    headings = {h.strip() for h in re.findall(r"^#{2,3} (.+)$", chapter, re.M)}
+    for task in exercises()[slug].tasks:
+        named = set(re.findall(r"'([^']+)'", task.hint))
+        assert named & headings, f"{slug}: the hint of {task.name} names no section of its chapter"

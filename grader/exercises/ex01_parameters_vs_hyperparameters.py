@@ -3,7 +3,7 @@
 import numpy as np
 
 from grader.compare import close, exact_int
-from grader.spec import Case, Exercise, Task
+from grader.spec import Case, Exercise, Question, Task
 
 LINE_X = np.array([0.0, 1.0, 2.0, 3.0])
 LINE_Y = np.array([1.0, 3.0, 5.0, 7.0])
@@ -65,6 +65,7 @@ def _score_tables(rng: np.random.Generator) -> list[tuple]:
 EXERCISE = Exercise(
     slug="01_parameters_vs_hyperparameters",
     title="Parameters and hyperparameters",
+    written=(Question("optimism_of_the_grid", points=2),),  # the Try-it question, graded by hand
     tasks=(
         Task(
             name="count_dense_params",

@@ -3,7 +3,7 @@
 import numpy as np
 
 from grader.compare import close
-from grader.spec import Case, Exercise, Task
+from grader.spec import Case, Exercise, Question, Task
 
 BOWL = np.array([[10.0, 0.0], [0.0, 0.5]])  # the chapter's bowl
 TILTED = np.array([[2.0, 1.0], [1.0, 2.0]])  # curvatures 1 and 3, along the diagonals
@@ -56,6 +56,7 @@ def _runs(rng: np.random.Generator) -> list[tuple]:
 EXERCISE = Exercise(
     slug="02_learning_rate",
     title="The learning rate",
+    written=(Question("rotated_bowl", points=2),),  # the Try-it question, graded by hand
     tasks=(
         Task(
             name="max_stable_lr",
@@ -102,7 +103,7 @@ EXERCISE = Exercise(
             ),
             hidden=_runs,
             compare=close(rtol=1e-6),
-            hint="Each step multiplies w by the same matrix, I - lr H. Find that matrix from the "
+            hint="See 'A bowl with a steep side and a flat side' in chapter 2. Each step multiplies w by the same matrix, I - lr H. Find that matrix from the "
                  "pairs (w_t, w_t+1), for instance by least squares over all of them at once; "
                  "H follows, and then its edge of stability.",
         ),

@@ -3,7 +3,7 @@
 import numpy as np
 
 from grader.compare import close, exact_choice
-from grader.spec import Case, Exercise, Task
+from grader.spec import Case, Exercise, Question, Task
 
 SCHEDULE_LABELS = ("exponential", "exponential staircase", "inverse_time", "inverse_time staircase",
                    "linear")
@@ -98,6 +98,7 @@ def _rate_schedules(rng: np.random.Generator) -> list[tuple]:
 EXERCISE = Exercise(
     slug="03_learning_rate_decay",
     title="Learning-rate decay",
+    written=(Question("plateau_against_keras", points=2),),  # the Try-it question, graded by hand
     hidden_modules=("keras", "tensorflow"),
     tasks=(
         Task(

@@ -5,7 +5,7 @@ import math
 import numpy as np
 
 from grader.compare import close
-from grader.spec import Case, Exercise, Task
+from grader.spec import Case, Exercise, Question, Task
 
 # float64 precision: Keras computes CosineDecayRestarts in float32 (relative rounding about 1e-8),
 # so a submission that only calls it cannot reach 1e-12; atol 1e-15 keeps the rates near a
@@ -86,6 +86,7 @@ def _budget_cases(rng: np.random.Generator) -> list[tuple]:
 EXERCISE = Exercise(
     slug="04_warmup_cosine_one_cycle",
     title="Warm-up, cosine decay and the 1cycle policy",
+    written=(Question("sgdr_against_keras", points=2),),  # the Try-it question, graded by hand
     hidden_modules=("keras", "tensorflow"),
     tasks=(
         Task(
@@ -138,7 +139,7 @@ EXERCISE = Exercise(
             ),
             hidden=_snapshot_cases,
             compare=close(rtol=0, atol=1e-9),
-            hint="See the SGDR task above. Add up the cycle lengths one by one (each t_mul times "
+            hint="See 'Warm-up, then cosine decay' in chapter 4 and the SGDR task above. Add up the cycle lengths one by one (each t_mul times "
                  "the one before) while the sum stays within total_steps; a cycle that ends at "
                  "the real number e has its last step at the largest whole number below e.",
         ),

@@ -10,7 +10,7 @@ steep direction can be the one that limits it (a decision with a numeric answer)
 import numpy as np
 
 from grader.compare import close, exact_int
-from grader.spec import Case, Exercise, Task
+from grader.spec import Case, Exercise, Question, Task
 
 
 def _away_from_integers(x: float) -> bool:
@@ -76,6 +76,7 @@ A = np.array
 EXERCISE = Exercise(
     slug="05_momentum",
     title="Momentum: build-up, diagnosis and the best momentum",
+    written=(Question("rate_and_momentum", points=2),),  # the Try-it question, graded by hand
     tasks=(
         Task(
             name="steps_to_build_up",

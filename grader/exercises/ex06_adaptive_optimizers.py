@@ -14,7 +14,7 @@ import numpy as np
 
 from grader.adapters import RUN_STEPS
 from grader.compare import Verdict, close, exact_choice
-from grader.spec import Case, Exercise, Task
+from grader.spec import Case, Exercise, Question, Task
 
 # The adapters run the learner's step for several steps with its state fed back (grader.adapters),
 # passing t = t0, t0 + 1, ...
@@ -218,6 +218,7 @@ A = np.array
 EXERCISE = Exercise(
     slug="06_adaptive_optimizers",
     title="Adaptive optimizers: AMSGrad, AdamW and reading an optimizer's log",
+    written=(Question("amsgrad_adamw_against_keras", points=2),),  # the Try-it question, graded by hand
     hidden_modules=("keras", "tensorflow"),
     tasks=(
         Task(
@@ -285,7 +286,7 @@ EXERCISE = Exercise(
                                             (5, "momentum")]),
             hidden=_which_cases,
             compare=exact_choice(OPTIMIZERS),
-            hint="Divide each step by its gradient: the per-weight rate. Which optimizers keep it "
+            hint="See 'From scratch, matched to Keras' in chapter 6. Divide each step by its gradient: the per-weight rate. Which optimizers keep it "
                  "constant, which can only lower it, which can raise it again, and which can even "
                  "step uphill (a negative rate)? Among those that step uphill, only one keeps a "
                  "fixed linear relation between consecutive steps and the gradient (chapter 5). "

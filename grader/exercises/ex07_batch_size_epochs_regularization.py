@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from grader.compare import Verdict, exact_int
-from grader.spec import Case, Exercise, Task
+from grader.spec import Case, Exercise, Question, Task
 
 INT = exact_int()
 
@@ -72,6 +72,7 @@ LOG = [1.0, 0.8, 0.7, 0.75, 0.71, 0.7, 0.69, 0.72, 0.73, 0.74, 0.6]
 EXERCISE = Exercise(
     slug="07_batch_size_epochs_regularization",
     title="Batch size and epochs: noise, patience and EarlyStopping's settings",
+    written=(Question("larger_batch", points=2),),  # the Try-it question, graded by hand
     tasks=(
         Task(
             name="batch_for_noise",
@@ -119,7 +120,7 @@ EXERCISE = Exercise(
             ),
             hidden=_stopping_cases,
             compare=two_epochs,
-            hint="Read keras/src/callbacks/early_stopping.py and monitor_callback.py: when does an "
+            hint="See 'Epochs: when to stop' in chapter 7, then read keras/src/callbacks/early_stopping.py and monitor_callback.py: when does an "
                  "epoch count as an improvement once min_delta is set, what does a baseline change "
                  "about resetting the counter (and about the best epoch), and what happens to the "
                  "epochs before start_from_epoch?",

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from grader.compare import Verdict, exact_int
-from grader.spec import Case, Exercise, Task
+from grader.spec import Case, Exercise, Question, Task
 
 INT = exact_int()
 
@@ -90,6 +90,7 @@ TABLE = [[0.2, 0.5, 0.6, 0.62],
 EXERCISE = Exercise(
     slug="08_hyperparameter_search",
     title="Hyperparameter search: how many trials, what the pruner stops, successive halving",
+    written=(Question("halving_saves_and_risks", points=2),),  # the Try-it question, graded by hand
     tasks=(
         Task(
             name="trials_needed",
@@ -134,7 +135,7 @@ EXERCISE = Exercise(
             ),
             hidden=_halving_cases,
             compare=winner_and_epochs,
-            hint="Hyperband's building block: at budgets of 1, eta, eta squared ... epochs, rank the "
+            hint="See 'Pruning bad trials' in chapter 8. Hyperband's building block: at budgets of 1, eta, eta squared ... epochs, rank the "
                  "survivors by their accuracy at that budget and keep the best n // eta; stop when "
                  "fewer than one would remain or the table has no column for the next budget. A trial "
                  "costs the largest budget it reached.",
