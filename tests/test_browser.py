@@ -304,6 +304,42 @@ def test_formulas_are_typeset_without_raw_tex(browser, base_url):
         visit.close()
 
 
+FORMULAS_PAST_THEIR_BOX = """() => Array.from(document.querySelectorAll('mjx-container')).filter((formula) => {
+  let box = formula.parentElement;
+  while (box.parentElement && getComputedStyle(box).display.startsWith('inline')) box = box.parentElement;
+  const style = getComputedStyle(box), math = formula.querySelector('mjx-math');
+  const right = box.getBoundingClientRect().left + box.clientWidth - parseFloat(style.paddingRight);
+  return math && math.getBoundingClientRect().right > right + 1;
+}).length"""
+
+
+def test_printed_formulas_fit_the_page(browser, base_url):
+    """make pdf prints pages at A4's width, where MathJax cannot break a wide formula: course.pdf
+    shrinks each one to its box (chapter 6's Adam update and chapter 1's parameter count in a
+    solution were cut off at the margin). A formula wider than any page is added, to be sure."""
+    from course.pdf import FIT_WIDE_FORMULAS, PRINTABLE_WIDTH_PX
+
+    visit = Visit(browser, base_url + "book/06_adaptive_optimizers.html", PRINTABLE_WIDTH_PX)
+    try:
+        page = visit.page
+        page.wait_for_function("window.MathJax && MathJax.startup && MathJax.startup.promise", timeout=20_000)
+        page.evaluate("MathJax.startup.promise")
+        page.evaluate("""() => {
+            const wide = document.createElement('div');
+            wide.className = 'math notranslate nohighlight';
+            wide.textContent = '\\[' + 'w_t + '.repeat(60) + 'w_0\\]';
+            document.querySelector('article section p').after(wide);
+            return MathJax.typesetPromise([wide]);
+        }""")
+        page.emulate_media(media="print")
+        too_wide = page.evaluate(FORMULAS_PAST_THEIR_BOX)
+        shrunk = page.evaluate(FIT_WIDE_FORMULAS)
+        assert len(shrunk) >= too_wide >= 1
+        assert page.evaluate(FORMULAS_PAST_THEIR_BOX) == 0, "a formula runs past the printed page"
+    finally:
+        visit.close()
+
+
 def test_missing_pages_get_a_working_404_page(browser, base_url):
     visit = Visit(browser, base_url + "book/no/such/chapter.html", 390)
     try:
