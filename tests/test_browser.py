@@ -2,7 +2,8 @@
 
 For every page, at both widths, one visit (`test_a_readers_visit`) checks what the reader meets:
 the navigation opens, nothing scrolls sideways, every picture says what it shows (alt text) and
-its smallest text stays readable, every slider fits the column and moves by keyboard, the browser
+its smallest text stays readable, every slider fits the column and moves by keyboard, every
+formula fits or scrolls inside itself (solutions opened), the browser
 reports no error, and axe-core finds no critical or serious violation in the course's own markup
 (the article). Other tests weigh the pages, check the 404 page and that formulas are typeset.
 
@@ -237,6 +238,29 @@ def check_sliders(page) -> list[str]:
     return problems
 
 
+FORMULAS_CUT_OFF = """() => Array.from(document.querySelectorAll(
+    '.bd-article span.math, .bd-article mjx-container[display="true"]')).filter((e) => {
+    const math = e.matches('span.math') && e.querySelector('mjx-math');   // not the hidden MathML
+    return (math ? math.getBoundingClientRect().width : e.scrollWidth) > e.clientWidth + 1;
+  }).flatMap((e) => {
+    const scrolls = ['auto', 'scroll'].includes(getComputedStyle(e).overflowX);
+    const text = e.textContent.slice(0, 40);
+    if (!scrolls) return [`a formula is cut off at the column's edge: ${text}`];
+    if (e.getAttribute('tabindex') !== '0') return [`a formula scrolls but a keyboard cannot reach it: ${text}`];
+    return [];
+  })"""
+
+
+def check_formulas(page) -> list[str]:
+    """Every formula fits its column or scrolls inside itself by mouse and keyboard, solutions
+    opened as a reader opens them (the theme clipped long inline formulas on phones)."""
+    closed = page.locator(".toggle-hidden button.toggle-button")
+    for _ in range(closed.count()):      # each click opens one: the first closed one is next
+        closed.first.click()
+    page.wait_for_timeout(200)
+    return page.evaluate(FORMULAS_CUT_OFF)
+
+
 def check_accessibility(page) -> list[str]:
     """axe-core on the article, the part of the page that is the course's own markup."""
     # preload off: axe would fetch the theme's @import-ed CSS itself, from a wrong address
@@ -257,6 +281,7 @@ def test_a_readers_visit(browser, base_url, weights, page_path, width):
         problems += check_images(page)
         problems += check_sliders(page)
         problems += check_accessibility(page)
+        problems += check_formulas(page)
         problems += check_navigation(page, width)
         page.mouse.wheel(0, 100_000)      # read to the end: lazy images load
         page.wait_for_timeout(300)
