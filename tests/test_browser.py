@@ -151,6 +151,9 @@ def check_navigation(page, width: int) -> list[str]:
         links = page.locator("#pst-primary-sidebar nav a.reference:visible").count()
         if links < 20:
             problems.append(f"the table of contents shows {links} links at desktop width")
+        searches = page.locator(".search-button-field:visible, .search-button__button:visible").count()
+        if searches != 1:   # the theme's duplicate header drew a second one in an empty bar
+            problems.append(f"{searches} search boxes at desktop width")
         return problems
     toggle = page.locator("button.primary-toggle:visible")
     if toggle.count() != 1:
