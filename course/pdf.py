@@ -16,6 +16,28 @@ import time
 from pathlib import Path
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
+# The page's content width in CSS pixels: A4 (210 mm) less the two 14 mm margins of print_pdf.
+PRINTABLE_WIDTH_PX = round((210 - 2 * 14) / 25.4 * 96)
+
+# MathJax 3 does not break lines. On screen a wide display formula scrolls inside itself
+# (course.css); on paper it would be cut off at the margin, and so would a long inline formula
+# in a narrow box (a solution). Shrink each one to the width it has; return the zoom factors.
+# The room is measured in the screen layout at the printed width with print styles on; the
+# printed boxes came out up to 5 % narrower (a solution's padding): a formula that takes more
+# than 95 % of its room is shrunk to 90 % of it.
+FIT_WIDE_FORMULAS = """() => Array.from(document.querySelectorAll('mjx-container')).flatMap((formula) => {
+  let box = formula.parentElement;
+  while (box.parentElement && getComputedStyle(box).display.startsWith('inline')) box = box.parentElement;
+  const style = getComputedStyle(box);
+  const room = box.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+  const math = formula.querySelector('mjx-math');   // a display formula's box is the row's width
+  const width = math ? math.getBoundingClientRect().width : formula.scrollWidth;
+  if (width <= 0.95 * room) return [];
+  const zoom = Math.floor(90 * room / width) / 100;
+  formula.style.zoom = zoom;
+  return [zoom];
+})"""
+
 FOOTER = ('<div style="font-size: 8px; width: 100%; text-align: center; color: #555;">'
           '<span class="pageNumber"></span> / <span class="totalPages"></span></div>')
 
@@ -42,7 +64,11 @@ def print_pdf(html: Path, out: Path) -> int:
             raise SystemExit(f"{len(broken)} pictures did not load, e.g. {broken[0]}")
         page.wait_for_function("window.MathJax && MathJax.startup && MathJax.startup.promise", timeout=60_000)
         page.evaluate("MathJax.startup.promise")
+        page.set_viewport_size({"width": PRINTABLE_WIDTH_PX, "height": 1000})   # lay out as printed
         page.emulate_media(media="print")
+        shrunk = page.evaluate(FIT_WIDE_FORMULAS)
+        if shrunk:
+            print(f"{len(shrunk)} formulas shrunk to fit the page (smallest zoom {min(shrunk)})")
         page.pdf(path=str(out), format="A4", print_background=True, display_header_footer=True,
                  header_template="<span></span>", footer_template=FOOTER,
                  margin={"top": "16mm", "bottom": "18mm", "left": "14mm", "right": "14mm"})

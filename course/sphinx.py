@@ -45,6 +45,8 @@ HERE = Path(__file__).resolve().parent
 STATIC = HERE / "static"
 TEMPLATES = HERE / "templates"
 FRAMES_DIR = "_images"   # slider frames go where Sphinx puts every other picture
+FIGURE_COLOURS = 256     # a figure on the site is a palette PNG of at most this many colours
+FRAME_COLOURS = 64       # a slider frame has fewer: frames are seen in motion
 
 # MathJax 3 without the contextual menu (ui/menu.js is 430 kB of the 1.16 MB tex-chtml.js);
 # the assistive MathML that the menu would switch on is loaded directly, for screen readers.
@@ -226,7 +228,7 @@ FRAMES_JSON = re.compile(r'(<script type="application/json" class="course-slider
 FIRST_FRAME = re.compile(r'(<figure class="course-slider"[^>]*>\s*<img src=")(data:image/png;base64,[^"]+)(")')
 
 
-def compress_png(data: bytes, colours: int = 256) -> bytes:
+def compress_png(data: bytes, colours: int = FIGURE_COLOURS) -> bytes:
     """The same picture with at most `colours` colours: a third of the bytes for a line plot."""
     from PIL import Image
 
@@ -236,7 +238,10 @@ def compress_png(data: bytes, colours: int = 256) -> bytes:
             return data
         if image.mode == "RGBA" and image.getextrema()[3][0] == 255:
             image = image.convert("RGB")
-        method = Image.Quantize.FASTOCTREE if image.mode == "RGBA" else Image.Quantize.MEDIANCUT
+        # Maximum coverage keeps a colour that few pixels have, such as a thin line's: median
+        # cut merged chapter 6's red RMSprop line into the orange momentum line (and made
+        # bigger files). tests/test_site.py checks every stored figure.
+        method = Image.Quantize.FASTOCTREE if image.mode == "RGBA" else Image.Quantize.MAXCOVERAGE
         small = image.quantize(colors=colours, method=method, dither=Image.Dither.NONE)
         out = io.BytesIO()
         small.save(out, format="PNG", optimize=True)
@@ -250,7 +255,7 @@ def _frame_file(app, uri: str) -> str:
     target = Path(app.outdir) / FRAMES_DIR / name
     if not target.exists():
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(compress_png(data, colours=64))   # frames are seen in motion
+        target.write_bytes(compress_png(data, colours=FRAME_COLOURS))
     return f"{FRAMES_DIR}/{name}"
 
 

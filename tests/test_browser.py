@@ -2,7 +2,8 @@
 
 For every page, at both widths, one visit (`test_a_readers_visit`) checks what the reader meets:
 the navigation opens, nothing scrolls sideways, every picture says what it shows (alt text) and
-its smallest text stays readable, every slider fits the column and moves by keyboard, the browser
+its smallest text stays readable, every slider fits the column and moves by keyboard, every
+formula fits or scrolls inside itself (solutions opened), the browser
 reports no error, and axe-core finds no critical or serious violation in the course's own markup
 (the article). Other tests weigh the pages, check the 404 page and that formulas are typeset.
 
@@ -142,11 +143,17 @@ def sideways_scroll(page) -> int:
 
 
 def check_navigation(page, width: int) -> list[str]:
-    problems = []
+    # The theme clips a previous/next link that is wider than its share of the page's foot.
+    problems = [f"the page's {link['text']!r} link is cut off" for link in page.evaluate(
+        """() => Array.from(document.querySelectorAll('.prev-next-area a'))
+             .filter((a) => a.scrollWidth > a.clientWidth + 1).map((a) => ({text: a.innerText.trim()}))""")]
     if width >= 992:
         links = page.locator("#pst-primary-sidebar nav a.reference:visible").count()
         if links < 20:
             problems.append(f"the table of contents shows {links} links at desktop width")
+        searches = page.locator(".search-button-field:visible, .search-button__button:visible").count()
+        if searches != 1:   # the theme's duplicate header drew a second one in an empty bar
+            problems.append(f"{searches} search boxes at desktop width")
         return problems
     toggle = page.locator("button.primary-toggle:visible")
     if toggle.count() != 1:
@@ -237,6 +244,29 @@ def check_sliders(page) -> list[str]:
     return problems
 
 
+FORMULAS_CUT_OFF = """() => Array.from(document.querySelectorAll(
+    '.bd-article span.math, .bd-article mjx-container[display="true"]')).filter((e) => {
+    const math = e.matches('span.math') && e.querySelector('mjx-math');   // not the hidden MathML
+    return (math ? math.getBoundingClientRect().width : e.scrollWidth) > e.clientWidth + 1;
+  }).flatMap((e) => {
+    const scrolls = ['auto', 'scroll'].includes(getComputedStyle(e).overflowX);
+    const text = e.textContent.slice(0, 40);
+    if (!scrolls) return [`a formula is cut off at the column's edge: ${text}`];
+    if (e.getAttribute('tabindex') !== '0') return [`a formula scrolls but a keyboard cannot reach it: ${text}`];
+    return [];
+  })"""
+
+
+def check_formulas(page) -> list[str]:
+    """Every formula fits its column or scrolls inside itself by mouse and keyboard, solutions
+    opened as a reader opens them (the theme clipped long inline formulas on phones)."""
+    closed = page.locator(".toggle-hidden button.toggle-button")
+    for _ in range(closed.count()):      # each click opens one: the first closed one is next
+        closed.first.click()
+    page.wait_for_timeout(200)
+    return page.evaluate(FORMULAS_CUT_OFF)
+
+
 def check_accessibility(page) -> list[str]:
     """axe-core on the article, the part of the page that is the course's own markup."""
     # preload off: axe would fetch the theme's @import-ed CSS itself, from a wrong address
@@ -257,6 +287,7 @@ def test_a_readers_visit(browser, base_url, weights, page_path, width):
         problems += check_images(page)
         problems += check_sliders(page)
         problems += check_accessibility(page)
+        problems += check_formulas(page)
         problems += check_navigation(page, width)
         page.mouse.wheel(0, 100_000)      # read to the end: lazy images load
         page.wait_for_timeout(300)
@@ -300,6 +331,42 @@ def test_formulas_are_typeset_without_raw_tex(browser, base_url):
         assert text, "no assistive MathML: screen readers would get nothing"
         assert "\\" not in text, f"a formula shows a literal backslash: {text[text.index(chr(92)) - 30:][:60]!r}"
         assert "\\frac" not in page.locator("article").inner_text(), "raw TeX left on the page"
+    finally:
+        visit.close()
+
+
+FORMULAS_PAST_THEIR_BOX = """() => Array.from(document.querySelectorAll('mjx-container')).filter((formula) => {
+  let box = formula.parentElement;
+  while (box.parentElement && getComputedStyle(box).display.startsWith('inline')) box = box.parentElement;
+  const style = getComputedStyle(box), math = formula.querySelector('mjx-math');
+  const right = box.getBoundingClientRect().left + box.clientWidth - parseFloat(style.paddingRight);
+  return math && math.getBoundingClientRect().right > right + 1;
+}).length"""
+
+
+def test_printed_formulas_fit_the_page(browser, base_url):
+    """make pdf prints pages at A4's width, where MathJax cannot break a wide formula: course.pdf
+    shrinks each one to its box (chapter 6's Adam update and chapter 1's parameter count in a
+    solution were cut off at the margin). A formula wider than any page is added, to be sure."""
+    from course.pdf import FIT_WIDE_FORMULAS, PRINTABLE_WIDTH_PX
+
+    visit = Visit(browser, base_url + "book/06_adaptive_optimizers.html", PRINTABLE_WIDTH_PX)
+    try:
+        page = visit.page
+        page.wait_for_function("window.MathJax && MathJax.startup && MathJax.startup.promise", timeout=20_000)
+        page.evaluate("MathJax.startup.promise")
+        page.evaluate("""() => {
+            const wide = document.createElement('div');
+            wide.className = 'math notranslate nohighlight';
+            wide.textContent = '\\[' + 'w_t + '.repeat(60) + 'w_0\\]';
+            document.querySelector('article section p').after(wide);
+            return MathJax.typesetPromise([wide]);
+        }""")
+        page.emulate_media(media="print")
+        too_wide = page.evaluate(FORMULAS_PAST_THEIR_BOX)
+        shrunk = page.evaluate(FIT_WIDE_FORMULAS)
+        assert len(shrunk) >= too_wide >= 1
+        assert page.evaluate(FORMULAS_PAST_THEIR_BOX) == 0, "a formula runs past the printed page"
     finally:
         visit.close()
 

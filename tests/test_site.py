@@ -25,6 +25,7 @@ from course.style import MAX_WIDTH_PX, MIN_FONT_PT, PALETTE
 from tests.helpers import REPO, notebook_sources
 
 LINE_LIMIT = 79   # what the book's code column holds at desktop width without scrolling
+MAX_COLOUR_SHIFT = 48   # of 441 in RGB: anti-aliased edges shift a little, a line's hue must not
 SOURCES = notebook_sources()
 IDS = [p.relative_to(REPO).as_posix() for p in SOURCES]
 CHAPTERS = [p for p in SOURCES if p.parent.name == "book"]
@@ -117,6 +118,32 @@ def test_figures_are_made_for_a_phone(md: Path):
         size = size.strip("'\"")
         small = size in ("xx-small", "x-small", "small", "smaller") or (size[0].isdigit() and float(size) < MIN_FONT_PT)
         assert not small, f"{md.name}: {keyword}={size} is below the course's {MIN_FONT_PT} pt"
+
+
+@pytest.mark.parametrize("md", CHAPTERS, ids=[p.name for p in CHAPTERS])
+def test_the_sites_compression_keeps_every_colour(md: Path):
+    """The site shows figures and slider frames as palette PNGs (course.sphinx.compress_png);
+    no pixel may move far enough to change a line's hue (a red line drawn orange, as median
+    cut did, makes two curves of a legend one)."""
+    import numpy as np
+    from PIL import Image
+
+    from course.sphinx import FIGURE_COLOURS, FRAME_COLOURS, compress_png
+
+    for cell in stored_notebook(md).cells:
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            pictures = [(base64.b64decode(data["image/png"]), FIGURE_COLOURS)] if "image/png" in data else []
+            pictures += [(base64.b64decode(m), FRAME_COLOURS) for m in EMBEDDED_PNG.findall(data.get("text/html", ""))]
+            for png, colours in pictures:
+                with Image.open(io.BytesIO(png)) as original, \
+                        Image.open(io.BytesIO(compress_png(png, colours))) as shown:
+                    before = np.asarray(original.convert("RGB"), dtype=float)
+                    after = np.asarray(shown.convert("RGB"), dtype=float)
+                shift = np.sqrt(((before - after) ** 2).sum(axis=-1)).max()
+                assert shift <= MAX_COLOUR_SHIFT, (
+                    f"{md.name}: compressing a figure moves a colour by {shift:.0f} (RGB distance), "
+                    f"in the cell starting {cell.source.splitlines()[0]!r}")
 
 
 def test_line_colours_stand_out_from_the_page():
