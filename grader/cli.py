@@ -12,19 +12,38 @@ import argparse
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 from .kernel import Limits, become_subreaper, sweep_orphans
 from .spec import Exercise, exercises
 
 
-def _progress(done: int, total: int) -> None:
-    width = 30
-    filled = int(width * done / total) if total else width
-    sys.stderr.write(f"\rgrading [{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
-    if done == total:
-        sys.stderr.write("\n")
-    sys.stderr.flush()
+class Progress:
+    """The progress line: how far, how fast, and about how long is left."""
+
+    def __init__(self) -> None:
+        self.began = time.monotonic()
+
+    def __call__(self, done: int, total: int) -> None:
+        width = 30
+        filled = int(width * done / total) if total else width
+        line = f"\rgrading [{'#' * filled}{'.' * (width - filled)}] {done}/{total}"
+        seconds = time.monotonic() - self.began
+        if done and seconds > 0:
+            rate = done / seconds
+            left = (total - done) / rate
+            line += f", {rate * 60:.1f} a minute, about {_duration(left)} left"
+        sys.stderr.write(line + "   ")
+        if done == total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds + 0.5), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min" if hours else (f"{minutes} min {secs:02d} s" if minutes else f"{secs} s")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -35,6 +54,10 @@ def _parser() -> argparse.ArgumentParser:
     grade.add_argument("submissions", nargs="+", type=Path, help=".ipynb files or folders of them")
     grade.add_argument("--out", type=Path, required=True, help="folder for results and gradebook.csv")
     grade.add_argument("--jobs", type=int, default=1, help="submissions graded at once (default 1)")
+    grade.add_argument("--resume", action="store_true",
+                       help="skip submissions whose report in --out is for the same notebook and seed")
+    grade.add_argument("--shard", metavar="K/N", default=None,
+                       help="grade only the K-th of N slices of the class (for N machines or an array job)")
     _add_limits(grade)
     gradescope = sub.add_parser("gradescope", help="grade the one submission of a Gradescope run")
     gradescope.add_argument("exercise")
@@ -109,7 +132,7 @@ def _confinement(limits: Limits) -> None:
 
 
 def _run(exercise: Exercise, paths: list[Path], args: argparse.Namespace, limits: Limits,
-         jobs: int = 1, progress=None) -> list:
+         jobs: int = 1, progress=None, names: list[str] | None = None) -> list:
     """Grade, adopting and finally killing any process a submission leaves behind."""
     from .grade import ConfinementMissing, GraderError, grade_batch
 
@@ -117,7 +140,7 @@ def _run(exercise: Exercise, paths: list[Path], args: argparse.Namespace, limits
     become_subreaper()
     try:
         return grade_batch(exercise, paths, seed=args.seed, jobs=jobs, limits=limits,
-                           solutions_dir=args.solutions, progress=progress)
+                           solutions_dir=args.solutions, progress=progress, names=names)
     except GraderError as exc:
         raise Exit(3, f"cannot grade: {exc}") from None
     except ConfinementMissing as exc:
@@ -155,6 +178,7 @@ def _check_sandbox(args: argparse.Namespace) -> int:
 
 def _grade(args: argparse.Namespace) -> int:
     from .notebook import find_submissions
+    from .plan import PlanError, plan
     from .report import write_gradebook, write_submission
 
     exercise = _exercise(args.exercise)
@@ -173,33 +197,53 @@ def _grade(args: argparse.Namespace) -> int:
     paths = [p for p in find_submissions(args.submissions) if out not in p.parents]  # not our output
     if not paths:
         raise _usage_error("no .ipynb files found in the submissions given")
-    results = _run(exercise, paths, args, limits, jobs=args.jobs,
-                   progress=_progress if sys.stderr.isatty() else None)
+    try:
+        work = plan(exercise, paths, out, args.seed, resume=args.resume, shard=args.shard)
+    except PlanError as exc:
+        raise _usage_error(str(exc)) from None
+    args.seed = work.seed
+    if work.kept:
+        print(f"{len(work.kept)} submissions already graded with seed {work.seed}: kept")
+    results = []
+    if work.todo:
+        results = _run(exercise, [paths[i] for i in work.todo], args, limits, jobs=args.jobs,
+                       progress=Progress() if sys.stderr.isatty() else None,
+                       names=[work.names[i] for i in work.todo])
     unwritten: dict[str, str] = {}
     for result in results:  # one report that cannot be written never costs the others theirs
         try:
-            write_submission(out, result)
+            write_submission(out, result, work.digests.get(result.name))
         except (OSError, ValueError) as exc:
             unwritten[result.name] = f"{type(exc).__name__}: {exc.strerror if isinstance(exc, OSError) else exc}"
             print(f"error: the report of {result.name} could not be written: {unwritten[result.name]}",
                   file=sys.stderr)
-    try:
-        gradebook = write_gradebook(out, results, unwritten)
-    except OSError as exc:
-        raise Exit(1, f"the gradebook could not be written to {out}: {exc.strerror or exc}") from None
     for result in results:
         flag = f"  NOT GRADED: {result.malformed}" if result.malformed else ""
         print(f"{result.name:<30} {result.score:g}/{result.exercise.points:g}{flag}")
-    print(f"seed {results[0].seed}; gradebook: {gradebook}")
-    _collect_written(exercise, results, out, args.solutions)
+    seed = results[0].seed if results else work.seed
+    if not work.whole_class:
+        k, n = work.shard
+        print(f"seed {seed}; shard {k} of {n} graded. When every shard is done, run `grade --resume` "
+              f"once over the whole class into one folder: it writes the gradebook.")
+        return 1 if unwritten else 0
+    try:
+        gradebook = write_gradebook(out, results, unwritten, kept=work.kept, order=work.names)
+    except OSError as exc:
+        raise Exit(1, f"the gradebook could not be written to {out}: {exc.strerror or exc}") from None
+    print(f"seed {seed}; gradebook: {gradebook}")
+    graded = [(r.name, r.path) for r in results if not r.malformed]
+    graded += [(name, paths[work.names.index(name)]) for name, data in work.kept.items()
+               if not data["extra_data"].get("malformed")]
+    order = {name: i for i, name in enumerate(work.names)}
+    _collect_written(exercise, sorted(graded, key=lambda item: order[item[0]]), out, args.solutions)
     return 1 if unwritten else 0
 
 
-def _collect_written(exercise: Exercise, results: list, out: Path, solutions: Path | None) -> None:
+def _collect_written(exercise: Exercise, graded: list[tuple[str, Path]], out: Path,
+                     solutions: Path | None) -> None:
     from .grade import solution_path
     from .written import write_review
 
-    graded = [(r.name, r.path) for r in results if not r.malformed]
     try:
         files = write_review(out, exercise, solution_path(exercise, solutions), graded)
     except Exception as exc:  # the reports and the gradebook are written already: keep them

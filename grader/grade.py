@@ -207,6 +207,8 @@ def run_tasks(submission: Submission, case_sets: list[CaseSet], limits: Limits,
             notes.append(text)
 
     starts, failed_starts = 0, 0
+    suspect: int | None = None  # a last cell skipped to see whether it, not a task, killed the kernel
+    retried = False
     while starts < MAX_KERNEL_STARTS:
         if not pending:
             break
@@ -250,7 +252,7 @@ def run_tasks(submission: Submission, case_sets: list[CaseSet], limits: Limits,
                 last_cell = index
             if restart:
                 continue
-            for case_set in list(pending):
+            for position, case_set in enumerate(list(pending)):
                 nonce = secrets.token_hex(16)
                 name = case_set.task.name
                 code = _harness_code(case_set.task, case_set.all_args, nonce, limits.cell_seconds / 2)
@@ -260,6 +262,19 @@ def run_tasks(submission: Submission, case_sets: list[CaseSet], limits: Limits,
                     if last_cell is not None:
                         note(_describe_cell(CellResult("died"), last_cell, limits))
                         skipped.add(last_cell)
+                    break
+                if suspect is not None and position == 0:  # the retry below tells who killed it
+                    if result.status == "died":  # the task's function, both times: not the cell
+                        skipped.discard(suspect)
+                    else:
+                        note(_describe_cell(CellResult("died"), suspect, limits))
+                    suspect = None
+                elif result.status == "died" and position == 0 and last_cell is not None and not retried:
+                    # Dead in the first task's call: its function crashed the kernel, or the last
+                    # notebook cell did a moment late (a killed launcher takes a few ms). Run again
+                    # without that cell; a second death is the task's.
+                    suspect, retried = last_cell, True
+                    skipped.add(last_cell)
                     break
                 raw[name] = _parse_harness(result, nonce, name)
                 pending.remove(case_set)
@@ -461,8 +476,10 @@ def submission_names(paths: list[Path]) -> list[str]:
 
 def grade_batch(exercise: Exercise, paths: list[Path], seed: int | None = None, jobs: int = 1,
                 limits: Limits | None = None, solutions_dir: Path | None = None,
-                progress: Callable[[int, int], None] | None = None) -> list[SubmissionResult]:
-    """Grade every path; results come back in the order of *paths*, whatever *jobs* is."""
+                progress: Callable[[int, int], None] | None = None,
+                names: list[str] | None = None) -> list[SubmissionResult]:
+    """Grade every path; results come back in the order of *paths*, whatever *jobs* is.
+    *names* are the report folders' names, when the caller chose them over a larger class."""
     limits = limits or Limits()
     if limits.cpus is None:  # each sandbox its share of the machine, so none starves the others
         limits = dataclasses.replace(limits, cpus=max(1.0, (os.cpu_count() or 1) / max(1, jobs)))
@@ -473,7 +490,7 @@ def grade_batch(exercise: Exercise, paths: list[Path], seed: int | None = None, 
     seed = secrets.randbelow(2**31) if seed is None else seed
     case_sets = draw_cases(exercise, seed)
     expected = expected_values(exercise, case_sets, limits, solutions_dir, confinement)
-    names = submission_names(paths)
+    names = names or submission_names(paths)
     done = 0
     if progress:
         progress(0, len(paths))

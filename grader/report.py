@@ -60,7 +60,8 @@ def task_output(task: TaskResult) -> str:
     return "\n".join(lines)
 
 
-def results_json(result: SubmissionResult) -> dict:
+def results_json(result: SubmissionResult, digest: str | None = None) -> dict:
+    """Gradescope's results.json; *digest*, the notebook's SHA-256, lets `grade --resume` skip it."""
     tests = []
     for task in result.tasks:
         tests.append({
@@ -88,6 +89,7 @@ def results_json(result: SubmissionResult) -> dict:
             "missing_guarantees": result.confinement and clip(result.confinement, 2000),
             "seconds": {**result.timings.as_dict(), "total": round(result.total_seconds, 3)},
             "grader_version": __version__,
+            "notebook_sha256": digest,
         },
     }
 
@@ -126,34 +128,56 @@ def feedback_markdown(result: SubmissionResult) -> str:
     return "\n".join(lines)
 
 
-def write_submission(out: Path, result: SubmissionResult) -> None:
+def write_submission(out: Path, result: SubmissionResult, digest: str | None = None) -> None:
     folder = out / result.name
     if folder.exists():
         shutil.rmtree(folder)  # nothing from an earlier run (or from anyone else) survives
-    write_atomic(folder / "results.json", json.dumps(results_json(result), indent=2) + "\n")
+    write_atomic(folder / "results.json", json.dumps(results_json(result, digest), indent=2) + "\n")
     write_atomic(folder / "feedback.md", feedback_markdown(result))
 
 
+def _report_row(name: str, data: dict, exercise: Exercise) -> list[str]:
+    """A gradebook row from a results.json of an earlier run (`grade --resume` kept it)."""
+    scores = {t.get("name"): t.get("score", 0) for t in data.get("tests", [])}
+    extra = data.get("extra_data", {})
+    notes = str(data.get("output", "")).splitlines()[1:3]
+    status = "malformed: " + str(extra["malformed"]) if extra.get("malformed") else ("; ".join(notes) or "graded")
+    auto = sum(float(scores.get(t.name, 0)) for t in exercise.tasks)
+    return [name, str(extra.get("submission", "")), *[f"{float(scores.get(t.name, 0)):g}" for t in exercise.tasks],
+            f"{auto:g}", f"{exercise.points:g}", clip(f"{status} (kept from an earlier run)", LINE_CHARS)]
+
+
 def write_gradebook(out: Path, results: list[SubmissionResult],
-                    unwritten: dict[str, str] | None = None) -> Path:
-    """The class's table; *unwritten* names the submissions whose reports could not be written."""
-    unwritten = unwritten or {}
+                    unwritten: dict[str, str] | None = None,
+                    kept: dict[str, dict] | None = None, order: list[str] | None = None) -> Path:
+    """The class's table; *unwritten* names the submissions whose reports could not be written,
+    *kept* holds the results.json of submissions an earlier run graded, and *order* the names."""
+    unwritten, kept = unwritten or {}, kept or {}
     path = out / "gradebook.csv"
-    if not results:
+    if not results and not kept:
         write_atomic(path, "submission\n")
         return path
-    tasks = [t.name for t in results[0].tasks]
-    rows = [["submission", "file", *tasks, "total", "max", "status"]]
+    exercise = results[0].exercise if results else _exercise_of_reports(kept)
+    tasks = [t.name for t in exercise.tasks]
+    rows_by_name: dict[str, list[str]] = {name: _report_row(name, data, exercise) for name, data in kept.items()}
     for r in results:
         status = "malformed: " + r.malformed if r.malformed else ("; ".join(r.notes[:2]) or "graded")
         if r.name in unwritten:
             status = f"report not written ({unwritten[r.name]}); {status}"
-        rows.append([r.name, shown(r.path), *[f"{t.points:g}" for t in r.tasks],
-                     f"{r.score:g}", f"{r.exercise.points:g}", clip(status, LINE_CHARS)])
+        rows_by_name[r.name] = [r.name, shown(r.path), *[f"{t.points:g}" for t in r.tasks],
+                                f"{r.score:g}", f"{r.exercise.points:g}", clip(status, LINE_CHARS)]
+    rows = [["submission", "file", *tasks, "total", "max", "status"]]
+    rows += [rows_by_name[name] for name in (order or list(rows_by_name)) if name in rows_by_name]
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="\n").writerows(rows)
     write_atomic(path, buffer.getvalue())
     return path
+
+
+def _exercise_of_reports(reports: dict[str, dict]) -> Exercise:
+    from .spec import exercises
+
+    return exercises()[next(iter(reports.values()))["extra_data"]["exercise"]]
 
 
 # ---- written answers, merged after grading (grader.written) -------------------------------------
