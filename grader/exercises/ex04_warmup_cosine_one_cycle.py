@@ -155,7 +155,7 @@ EXERCISE = Exercise(
             hidden=_budget_cases,
             compare=close(rtol=1e-9),
             hint="See 'The 1cycle policy' in chapter 4. The low and end rates are max_lr / div "
-                 "and max_lr / final_div, so every rate of the schedule is max_lr times a number "
+                 "and max_lr / div_final, so every rate of the schedule is max_lr times a number "
                  "that does not depend on max_lr. What does that make the sum of the rates?",
         ),
     ),
