@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 from . import isolation, wire
-from .compare import Verdict
 from .kernel import CellResult, KernelDied, Limits, SandboxedKernel, new_workdir
 from .notebook import Malformed, Submission, read_submission
 from .spec import Case, Exercise, Task
+from .verdict import clip, hidden_case_lines, judge_case, not_written, not_written_line, public_case_line
 
 CALL_SECONDS = 5.0  # per call of a learner's function on one case
 MAX_KERNEL_STARTS = 4  # a kernel that crashes is restarted without the crashing cell
@@ -40,12 +40,6 @@ class GraderError(Exception):
 
 class ConfinementMissing(Exception):
     """--require-confinement, on a machine that lacks an isolation layer."""
-
-
-def clip(text: Any, limit: int = 300) -> str:
-    """Any text that may reach a report, cut to a bounded length."""
-    text = str(text)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 @dataclass(frozen=True)
@@ -311,11 +305,10 @@ def expected_values(exercise: Exercise, case_sets: list[CaseSet], limits: Limits
                     problems.append(f"case {i + 1}: returned {value!r}")
                 values.append(value)
             expected[name] = values
-            for case, value in zip(case_set.public, values):
-                verdict = case_set.task.compare(value, case.expected, case.args)
+            for case, outcome in zip(case_set.public, result["results"]):
+                verdict = judge_case(case_set.task, outcome, case.expected, case.args)
                 if not verdict.ok:  # check() would tell learners something else than the grader
-                    problems.append(f"public case {case.args!r} expects {case.expected!r}, "
-                                    f"the solution returns {value!r}: {verdict.why}")
+                    problems.append(f"public case {public_case_line(case_set.task, case, verdict)}")
         if problems:
             detail = "; ".join(problems[:3] + notes[:3])
             raise GraderError(f"the solution notebook {path} fails task {name}: {detail}")
@@ -324,27 +317,8 @@ def expected_values(exercise: Exercise, case_sets: list[CaseSet], limits: Limits
 
 # ---- judging ---------------------------------------------------------------------------------
 
-def _case_verdict(task: Task, outcome: dict, expected: Any, args: tuple) -> Verdict:
-    if outcome.get("stub"):
-        return Verdict(False, "not written yet: it still raises NotImplementedError")
-    if outcome.get("timeout"):
-        return Verdict(False, f"too slow: {clip(outcome.get('error'), 200)}")
-    if "error" in outcome:
-        return Verdict(False, f"raised {clip(outcome['error'])}")
-    try:
-        value = wire.decode(outcome.get("value"))
-    except wire.WireError as exc:
-        return Verdict(False, f"returned something the grader could not read ({clip(exc, 100)})")
-    if isinstance(value, wire.Unsupported):
-        return Verdict(False, f"returned {value!r}, which is not a plain value")
-    try:
-        verdict = task.compare(value, expected, args)
-    except Exception as exc:  # a value the comparator cannot handle (an int past float range, say)
-        return Verdict(False, f"returned a value that cannot be compared ({type(exc).__name__})")
-    return Verdict(verdict.ok, clip(verdict.why))
-
-
 def judge(case_set: CaseSet, raw: dict, expected: list[Any]) -> TaskResult:
+    """Score one task from the harness's reply; each case is judged by grader.verdict."""
     task = case_set.task
     n_public, n_hidden = len(case_set.public), len(case_set.hidden)
     result = TaskResult(task.name, task.points, public_total=n_public, hidden_total=n_hidden, hint=task.hint)
@@ -358,15 +332,15 @@ def judge(case_set: CaseSet, raw: dict, expected: list[Any]) -> TaskResult:
         result.lines.append(f"{task.name}: {why}")
         return result
     outcomes = raw.get("results", [])
-    if not isinstance(outcomes, list):
-        outcomes = []
-    if outcomes and len(outcomes) == len(case_set.all_args) and all(o.get("stub") for o in outcomes):
-        result.lines.append(f"{task.name} is not written yet: it still raises NotImplementedError")
+    if not isinstance(outcomes, list) or len(outcomes) != len(case_set.all_args):
+        outcomes = []  # a reply that does not match the cases asked for is no answer at all
+    verdicts = [judge_case(task, outcomes[i] if outcomes else None, expected[i], args)
+                for i, args in enumerate(case_set.all_args)]
+    if not_written(verdicts):
+        result.lines.append(not_written_line(task))
         return result
     hidden_reasons: list[str] = []
-    for i, args in enumerate(case_set.all_args):
-        outcome = outcomes[i] if i < len(outcomes) and isinstance(outcomes[i], dict) else {}
-        verdict = _case_verdict(task, outcome, expected[i], args)
+    for i, verdict in enumerate(verdicts):
         public = i < n_public
         if verdict.ok:
             if public:
@@ -374,15 +348,10 @@ def judge(case_set: CaseSet, raw: dict, expected: list[Any]) -> TaskResult:
             else:
                 result.hidden_passed += 1
         elif public:
-            shown = ", ".join(_short(a) for a in args)
-            # The spec's written-out answer, as `check` shows it: for most tasks it equals the
-            # solution's, and for a statistical task it describes what any right answer looks like.
-            result.lines.append(f"public case {task.name}({shown}): {verdict.why}; "
-                                f"expected {_short(case_set.public[i].expected)}")
+            result.lines.append(f"public case {public_case_line(task, case_set.public[i], verdict)}")
         else:
             hidden_reasons.append(verdict.why)
-    for reason, count in _tally(hidden_reasons):
-        result.lines.append(f"{count} hidden case{'s' if count > 1 else ''}: {reason}")
+    result.lines += hidden_case_lines(hidden_reasons)
     passed = result.public_passed + result.hidden_passed
     total = n_public + n_hidden
     share = passed / total if total else 0.0
@@ -390,18 +359,6 @@ def judge(case_set: CaseSet, raw: dict, expected: list[Any]) -> TaskResult:
         share = 1.0 if passed == total else 0.0
     result.points = round(task.points * share, 4)
     return result
-
-
-def _short(value: Any, limit: int = 80) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _tally(reasons: list[str]) -> list[tuple[str, int]]:
-    counts: dict[str, int] = {}
-    for r in reasons:
-        counts[r] = counts.get(r, 0) + 1
-    return list(counts.items())
 
 
 # ---- a batch -----------------------------------------------------------------------------------

@@ -75,6 +75,27 @@ def describe_exception(exc: BaseException) -> str:
     return f"{type(exc).__name__[:100]}{': ' + message if message else ''}{where}"
 
 
+def run_case(fn: Callable[..., Any], caller: Callable[..., Any], args: tuple,
+             time_limit: float | None) -> dict:
+    """Call *fn* on one case; the outcome is plain tagged data (see grader.verdict), never an
+    exception. `check()` and the grading kernel both call this, so both judge the same outcome."""
+    try:
+        value = call_case(fn, caller, args, time_limit)
+    except NotImplementedError as exc:
+        # The stub raises NotImplementedError itself; a subclass (input()'s
+        # StdinNotImplementedError) is an error of written code.
+        return ({"error": "NotImplementedError", "stub": True} if type(exc) is NotImplementedError
+                else {"error": describe_exception(exc)})
+    except CallTimeout as exc:
+        return {"error": f"it {exc}", "timeout": True}
+    except BaseException as exc:  # SystemExit, KeyboardInterrupt: the learner's, reported
+        return {"error": describe_exception(exc)}
+    try:
+        return {"value": wire.encode(value)}
+    except wire.WireError as exc:
+        return {"value": wire.describe_unsupported(value), "why": str(exc)}
+
+
 def evaluate(namespace: dict, function: str, call_source: str | None, cases: list[tuple],
              time_limit: float | None) -> dict:
     """Run one task's cases; every outcome is plain tagged data, never an exception."""
@@ -90,25 +111,9 @@ def evaluate(namespace: dict, function: str, call_source: str | None, cases: lis
         if timed_out:  # one hang is enough: do not spend the time limit once per case
             results.append({"error": "not called: an earlier case ran past the time limit", "timeout": True})
             continue
-        try:
-            value = call_case(fn, caller, args, time_limit)
-        except NotImplementedError as exc:
-            # The stub raises NotImplementedError itself; a subclass (input()'s
-            # StdinNotImplementedError) is an error of written code.
-            results.append({"error": "NotImplementedError", "stub": True} if type(exc) is NotImplementedError
-                           else {"error": describe_exception(exc)})
-            continue
-        except CallTimeout as exc:
-            results.append({"error": f"it {exc}", "timeout": True})
-            timed_out = True
-            continue
-        except BaseException as exc:  # SystemExit, KeyboardInterrupt: the learner's, reported
-            results.append({"error": describe_exception(exc)})
-            continue
-        try:
-            results.append({"value": wire.encode(value)})
-        except wire.WireError as exc:
-            results.append({"value": wire.describe_unsupported(value), "why": str(exc)})
+        outcome = run_case(fn, caller, args, time_limit)
+        timed_out = bool(outcome.get("timeout"))
+        results.append(outcome)
     return {"status": "ran", "results": results}
 
 

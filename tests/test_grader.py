@@ -24,6 +24,7 @@ SLUG = "01_parameters_vs_hyperparameters"
 SOLUTION = REPO / "solutions" / f"{SLUG}.ipynb"
 EXERCISE = REPO / "exercises" / f"{SLUG}.ipynb"
 SEED = 7
+OFF_BY_BIAS = "{indent}return sum(a * b for a, b in zip(layer_sizes[:-1], layer_sizes[1:]))\n"
 
 
 def grader(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
@@ -57,9 +58,8 @@ def graded(tmp_path_factory):
     for later in ("learning_rate_from_run", "winner_optimism"):
         first_only = rewrite_function(first_only, later, None)
     write(class_dir, "carol_first_task_only", first_only)
-    off_by_bias = "{indent}return sum(a * b for a, b in zip(layer_sizes[:-1], layer_sizes[1:]))\n"
     write(class_dir, "dave_forgets_biases",
-          rewrite_function(nbformat.read(SOLUTION, as_version=4), "count_dense_params", off_by_bias))
+          rewrite_function(nbformat.read(SOLUTION, as_version=4), "count_dense_params", OFF_BY_BIAS))
     out = tmp_path_factory.mktemp("out")
     process = grader("grade", SLUG, str(class_dir), "--out", str(out), "--seed", str(SEED), "--jobs", "2")
     return out, process
@@ -107,6 +107,24 @@ def test_wrong_answer_gets_no_credit_and_a_hint(graded):
         "count_dense_params": round(2 * 2 / 12, 4), "learning_rate_from_run": 4, "winner_optimism": 4}
     feedback = (out / "dave_forgets_biases" / "feedback.md").read_text()
     assert "wrong value (too small)" in feedback and "Hint:" in feedback
+
+
+def test_check_says_what_the_feedback_says(graded, capsys):
+    """The real kernel's reply, judged by the grader, reads like check() in the notebook: one
+    verdict (tests/test_verdict.py proves it for every exercise, without kernels)."""
+    from grader import check
+
+    out, _ = graded
+    namespace: dict = {}
+    exec("def count_dense_params(layer_sizes):\n" + OFF_BY_BIAS.format(indent="    "), namespace)
+    check("count_dense_params", namespace["count_dense_params"])
+    printed = capsys.readouterr().out.splitlines()
+    said = [line.strip() for line in printed[1:] if line.startswith("  ") and not line.startswith("  Hint:")]
+    [test] = [t for t in results(out, "dave_forgets_biases")["tests"] if t["name"] == "count_dense_params"]
+    written = [line.removeprefix("public case ") for line in test["output"].splitlines()
+               if line.startswith("public case ")]
+    assert printed[0].startswith("✗ count_dense_params: 1 of 4 public cases pass.")
+    assert said == written == [line for line in said if "wrong value (too small)" in line] and len(said) == 3
 
 
 def test_results_follow_gradescope_schema(graded):
