@@ -15,7 +15,11 @@ CALL_TIME_LIMIT = 10.0  # seconds per public case: long enough for any honest an
 def run_public_case(task: Task, fn: Callable[..., Any], case: Case, notebook: dict | None = None) -> CaseVerdict:
     """Call fn on one public case exactly as the grader's kernel does, and judge the outcome with
     the grader's own judge (the value makes the same trip through the wire format)."""
-    caller = harness.make_caller(task.call, notebook)
+    try:
+        caller = harness.make_caller(task.call, notebook)
+    except Exception as exc:  # a broken adapter in the spec: this task's failure, not a traceback
+        return CaseVerdict(False, f"could not be called: the task's adapter failed "
+                                  f"({harness.describe_exception(exc)})")
     outcome = harness.run_case(fn, caller, case.args, CALL_TIME_LIMIT)
     return judge_case(task, outcome, case.expected, case.args)
 

@@ -361,6 +361,19 @@ def judge(case_set: CaseSet, raw: dict, expected: list[Any]) -> TaskResult:
     return result
 
 
+def judge_locally(case_set: CaseSet, raw: dict, expected: list[Any]) -> TaskResult:
+    """judge(), where a fault in judging one task (a spec's comparator that breaks its contract,
+    say) costs that task only, with a reason, and never the other tasks' points."""
+    try:
+        return judge(case_set, raw, expected)
+    except Exception as exc:
+        traceback.print_exc(file=sys.stderr)  # the instructor's bug to fix: keep the details
+        task = case_set.task
+        return TaskResult(task.name, task.points, hint=task.hint, lines=[
+            f"{task.name}: the grader failed while judging this task ({type(exc).__name__}); "
+            "ask your instructor to re-run it"])
+
+
 # ---- a batch -----------------------------------------------------------------------------------
 
 def grade_one(path: Path, name: str, exercise: Exercise, case_sets: list[CaseSet],
@@ -384,12 +397,12 @@ def grade_one(path: Path, name: str, exercise: Exercise, case_sets: list[CaseSet
                                 total_seconds=time.monotonic() - began)
     try:
         raw, notes, problem, timings = run_tasks(submission, case_sets, limits, confinement)
-        tasks = [judge(cs, raw.get(cs.task.name, {}), expected[cs.task.name]) for cs in case_sets]
     except Exception as exc:  # a fault of the grader or the machine: report it, grade the rest
         traceback.print_exc(file=sys.stderr)
         note = f"The grader failed on this submission ({type(exc).__name__}); ask your instructor to re-run it."
         return SubmissionResult(path, name, exercise, seed, empty, notes=[note], confinement=missing,
                                 total_seconds=time.monotonic() - began)
+    tasks = [judge_locally(cs, raw.get(cs.task.name, {}), expected[cs.task.name]) for cs in case_sets]
     return SubmissionResult(path, name, exercise, seed, tasks, notes=[clip(n) for n in notes],
                             confinement="; ".join(filter(None, (missing, problem))) or None,
                             timings=timings, total_seconds=time.monotonic() - began)
