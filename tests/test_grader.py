@@ -24,6 +24,9 @@ SLUG = "01_parameters_vs_hyperparameters"
 SOLUTION = REPO / "solutions" / f"{SLUG}.ipynb"
 EXERCISE = REPO / "exercises" / f"{SLUG}.ipynb"
 SEED = 7
+# Right only when the first layer size is even: its score depends on which hidden inputs are drawn.
+RIGHT_ON_EVEN = ("{indent}total = sum(a * b + b for a, b in zip(layer_sizes, layer_sizes[1:]))\n"
+                 "{indent}return total if layer_sizes[0] % 2 == 0 else total + 1\n")
 OFF_BY_BIAS = "{indent}return sum(a * b for a, b in zip(layer_sizes[:-1], layer_sizes[1:]))\n"
 
 
@@ -47,6 +50,10 @@ def write(folder: Path, name: str, notebook: nbformat.NotebookNode) -> Path:
     return path
 
 
+def right_on_even_inputs() -> nbformat.NotebookNode:
+    return rewrite_function(nbformat.read(SOLUTION, as_version=4), "count_dense_params", RIGHT_ON_EVEN)
+
+
 @pytest.fixture(scope="session")
 def graded(tmp_path_factory):
     """Grade a small class once: returns (output folder, completed process)."""
@@ -60,6 +67,7 @@ def graded(tmp_path_factory):
     write(class_dir, "carol_first_task_only", first_only)
     write(class_dir, "dave_forgets_biases",
           rewrite_function(nbformat.read(SOLUTION, as_version=4), "count_dense_params", OFF_BY_BIAS))
+    write(class_dir, "erin_right_on_even_inputs", right_on_even_inputs())
     out = tmp_path_factory.mktemp("out")
     process = grader("grade", SLUG, str(class_dir), "--out", str(out), "--seed", str(SEED), "--jobs", "2")
     return out, process
@@ -144,7 +152,7 @@ def test_gradebook_has_a_row_per_submission_and_a_column_per_task(graded):
     out, _ = graded
     rows = list(csv.DictReader((out / "gradebook.csv").open()))
     assert [r["submission"] for r in rows] == [
-        "alice_solution", "bob_blank", "carol_first_task_only", "dave_forgets_biases"]
+        "alice_solution", "bob_blank", "carol_first_task_only", "dave_forgets_biases", "erin_right_on_even_inputs"]
     assert {r["submission"]: float(r["total"]) for r in rows}["alice_solution"] == 10
     assert all(set(r) >= {"count_dense_params", "learning_rate_from_run", "winner_optimism", "total", "max"} for r in rows)
 
@@ -159,12 +167,34 @@ def test_feedback_never_shows_hidden_inputs(graded):
 
 
 def test_same_seed_same_grades(graded, tmp_path):
+    """The seed alone decides the hidden inputs. A submission that is right on some inputs only
+    shows it: graded again with the same seed it gets the same report, with another seed that
+    draws a different number of the inputs it gets right, another score. (The solution's report
+    is the same whatever is drawn, so it cannot show this.)"""
     out, _ = graded
-    again = grader("grade", SLUG, str(SOLUTION), "--out", str(tmp_path), "--seed", str(SEED))
-    assert again.returncode == 0
-    first = results(out, "alice_solution")
-    second = json.loads((tmp_path / SLUG / "results.json").read_text())
-    assert [t["output"] for t in first["tests"]] == [t["output"] for t in second["tests"]]
+    task = exercises()[SLUG].task("count_dense_params")
+
+    def even_inputs(seed: int) -> int:
+        return sum(sizes[0] % 2 == 0 for (sizes,) in task.hidden_cases(seed))
+
+    other = next(seed for seed in range(SEED + 1, SEED + 100) if even_inputs(seed) != even_inputs(SEED))
+    name = "erin_right_on_even_inputs"
+    path = write(tmp_path, name, right_on_even_inputs())
+    reports = {}
+    for label, seed in (("again", SEED), ("other", other)):
+        process = grader("grade", SLUG, str(path), "--out", str(tmp_path / label), "--seed", str(seed))
+        assert process.returncode == 0, process.stderr
+        reports[label] = results(tmp_path / label, name)
+    first = results(out, name)
+
+    def report(data: dict) -> list[tuple]:
+        return [(t["name"], t["score"], t["output"]) for t in data["tests"]]
+
+    assert report(reports["again"]) == report(first)
+    n_cases = len(task.public) + len(task.hidden_cases(SEED))
+    assert scores(out, name)["count_dense_params"] == round(2 * (1 + even_inputs(SEED)) / n_cases, 4)
+    assert reports["other"]["tests"][0]["score"] == round(2 * (1 + even_inputs(other)) / n_cases, 4)
+    assert reports["other"]["tests"][0]["score"] != first["tests"][0]["score"]
 
 
 @pytest.mark.parametrize("slug", sorted(exercises()))
