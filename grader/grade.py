@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from . import isolation, wire
-from .kernel import CellResult, KernelDied, Limits, SandboxedKernel, new_workdir
+from .wire import ReplyStatus
+from .kernel import CellResult, CellStatus, KernelDied, Limits, SandboxedKernel, new_workdir
 from .notebook import Malformed, Submission, read_submission
 from .spec import Case, Exercise, Task
 from .verdict import clip, hidden_case_lines, judge_case, not_written, not_written_line, public_case_line
@@ -115,43 +116,50 @@ def _harness_code(task: Task, cases: list[tuple], nonce: str, time_limit: float)
 
 
 def _parse_harness(result: CellResult, nonce: str, function: str) -> dict:
-    match = re.search(rf"<<grader:{nonce}>>(.*?)<<end:{nonce}>>", result.stdout, re.S)
-    if result.status != "ok" or match is None:
-        reason = {
-            "timeout": "took too long in total and was stopped",
-            "flood": "printed too much output and was stopped",
-            "died_after_timeout": "took too long and ignored the interrupt",
-            "total_timeout": "could not be graded: the notebook used up its total time",
-            "memory": "used more memory than allowed",
-            "died": "crashed the kernel",
-            "garbled": "could not be called: the kernel's messages were tampered with",
-        }.get(result.status, "could not be called (the grader's call was interfered with)")
-        return {"status": "failed_run", "why": reason}
-    unreadable = {"status": "failed_run", "why": "returned something the grader could not read"}
+    unreadable = {"status": ReplyStatus.FAILED_RUN, "why": "returned something the grader could not read"}
     try:
-        raw = wire.loads(match.group(1))[function]
-    except (ValueError, KeyError, TypeError, IndexError, RecursionError):
+        if result.status != CellStatus.OK:
+            raise wire.NoReply(result.status)
+        reply = wire.open_envelope(result.stdout, nonce)
+    except wire.NoReply:
+        reason = {
+            CellStatus.TIMEOUT: "took too long in total and was stopped",
+            CellStatus.FLOOD: "printed too much output and was stopped",
+            CellStatus.DIED_AFTER_TIMEOUT: "took too long and ignored the interrupt",
+            CellStatus.TOTAL_TIMEOUT: "could not be graded: the notebook used up its total time",
+            CellStatus.MEMORY: "used more memory than allowed",
+            CellStatus.DIED: "crashed the kernel",
+            CellStatus.GARBLED: "could not be called: the kernel's messages were tampered with",
+        }.get(result.status, "could not be called (the grader's call was interfered with)")
+        return {"status": ReplyStatus.FAILED_RUN, "why": reason}
+    except wire.WireError:
+        return unreadable
+    try:
+        raw = reply[function]
+    except (KeyError, TypeError, IndexError):
         return unreadable
     # Whatever printed this line ran in the submission's process: trust its shape no more than
     # its values.
     if not isinstance(raw, dict) or not isinstance(raw.get("status"), str):
         return unreadable
-    if raw["status"] == "ran" and not (isinstance(raw.get("results"), list)
-                                       and all(isinstance(o, dict) for o in raw["results"])):
+    if raw["status"] == ReplyStatus.RAN and not (isinstance(raw.get("results"), list)
+                                                 and all(isinstance(o, dict) for o in raw["results"])):
         return unreadable
     return raw
 
 
 CELL_NOTES = {  # what the learner reads about a cell, by the status of its run
-    "error": "Cell {n} raised {error}",
-    "timeout": "Cell {n} ran longer than {cell:g} s and was interrupted",
-    "flood": "Cell {n} printed more than {flood} MB of output and was interrupted",
-    "died_after_timeout": "Cell {n} ran longer than {cell:g} s, ignored the interrupt and was stopped; it is skipped",
-    "memory": "Cell {n} used more than {memory} MB of memory and was stopped; it is skipped",
-    "died": "Cell {n} crashed the kernel; it is skipped",
-    "garbled": "Cell {n} broke the kernel's messaging (for example by patching json); it is skipped",
-    "total_timeout": "The notebook ran out of its total time of {total:g} s at cell {n}",
+    CellStatus.ERROR: "Cell {n} raised {error}",
+    CellStatus.TIMEOUT: "Cell {n} ran longer than {cell:g} s and was interrupted",
+    CellStatus.FLOOD: "Cell {n} printed more than {flood} MB of output and was interrupted",
+    CellStatus.DIED_AFTER_TIMEOUT: "Cell {n} ran longer than {cell:g} s, ignored the interrupt and was stopped; it is skipped",
+    CellStatus.MEMORY: "Cell {n} used more than {memory} MB of memory and was stopped; it is skipped",
+    CellStatus.DIED: "Cell {n} crashed the kernel; it is skipped",
+    CellStatus.GARBLED: "Cell {n} broke the kernel's messaging (for example by patching json); it is skipped",
+    CellStatus.TOTAL_TIMEOUT: "The notebook ran out of its total time of {total:g} s at cell {n}",
 }
+# After these the kernel is gone or untrustworthy: the cell is skipped on a fresh kernel.
+FATAL = (CellStatus.DIED, CellStatus.MEMORY, CellStatus.DIED_AFTER_TIMEOUT, CellStatus.GARBLED)
 
 
 # How a notebook refers to a hidden package once its import failed: its name, or a usual alias.
@@ -169,7 +177,7 @@ def _needs_hidden_package(result: CellResult, limits: Limits) -> str | None:
 
 
 def _describe_cell(result: CellResult, index: int, limits: Limits) -> str | None:
-    if result.status == "error" and (module := _needs_hidden_package(result, limits)):
+    if result.status == CellStatus.ERROR and (module := _needs_hidden_package(result, limits)):
         return (f"Cell {index + 1} uses {module}, which this exercise hides while it is graded; "
                 "such cells are for your own comparisons and do not count")
     template = CELL_NOTES.get(result.status)
@@ -230,16 +238,16 @@ def run_tasks(submission: Submission, case_sets: list[CaseSet], limits: Limits,
                     continue
                 result = kernel.execute(source)
                 timings.notebook += result.seconds
-                culprit = last_cell if result.status == "not_running" else index
-                if result.status == "not_running":
-                    result = CellResult("died")
+                culprit = last_cell if result.status == CellStatus.NOT_RUNNING else index
+                if result.status == CellStatus.NOT_RUNNING:
+                    result = CellResult(CellStatus.DIED)
                 if culprit is not None:
                     note(_describe_cell(result, culprit, limits))
-                if result.status in ("died", "memory", "died_after_timeout", "garbled"):
+                if result.status in FATAL:
                     skipped.add(culprit)
                     restart = True
                     break
-                if result.status == "total_timeout":
+                if result.status == CellStatus.TOTAL_TIMEOUT:
                     break
                 last_cell = index
             if restart:
@@ -250,9 +258,9 @@ def run_tasks(submission: Submission, case_sets: list[CaseSet], limits: Limits,
                 code = _harness_code(case_set.task, case_set.all_args, nonce, limits.cell_seconds / 2)
                 result = kernel.execute(code, timeout=limits.cell_seconds)
                 timings.tasks += result.seconds
-                if result.status == "not_running":  # the last notebook cell killed it after all
+                if result.status == CellStatus.NOT_RUNNING:  # the last notebook cell killed it after all
                     if last_cell is not None:
-                        note(_describe_cell(CellResult("died"), last_cell, limits))
+                        note(_describe_cell(CellResult(CellStatus.DIED), last_cell, limits))
                         skipped.add(last_cell)
                     break
                 raw[name] = _parse_harness(result, nonce, name)
@@ -263,7 +271,7 @@ def run_tasks(submission: Submission, case_sets: list[CaseSet], limits: Limits,
             kernel.stop()
             shutil.rmtree(workdir, ignore_errors=True)
     for case_set in pending:
-        raw[case_set.task.name] = {"status": "failed_run", "why": "could not be graded: the notebook kept crashing"}
+        raw[case_set.task.name] = {"status": ReplyStatus.FAILED_RUN, "why": "could not be graded: the notebook kept crashing"}
     return raw, notes, problem, timings
 
 
@@ -292,7 +300,7 @@ def expected_values(exercise: Exercise, case_sets: list[CaseSet], limits: Limits
         name = case_set.task.name
         result = raw.get(name, {})
         problems = []
-        if result.get("status") != "ran":
+        if result.get("status") != ReplyStatus.RAN:
             problems.append(result.get("why") or result.get("status", "did not run"))
         else:
             values = []
@@ -323,11 +331,11 @@ def judge(case_set: CaseSet, raw: dict, expected: list[Any]) -> TaskResult:
     n_public, n_hidden = len(case_set.public), len(case_set.hidden)
     result = TaskResult(task.name, task.points, public_total=n_public, hidden_total=n_hidden, hint=task.hint)
     status = raw.get("status")
-    if status != "ran":
+    if status != ReplyStatus.RAN:
         why = {
-            "missing": f"there is no function called {task.name} (was it renamed or deleted?)",
-            "not_callable": f"{task.name} is {clip(raw.get('type', 'not a function'), 100)}, not a function",
-            "harness_error": f"it could not be called: {clip(raw.get('error', ''))}",
+            ReplyStatus.MISSING: f"there is no function called {task.name} (was it renamed or deleted?)",
+            ReplyStatus.NOT_CALLABLE: f"{task.name} is {clip(raw.get('type', 'not a function'), 100)}, not a function",
+            ReplyStatus.HARNESS_ERROR: f"it could not be called: {clip(raw.get('error', ''))}",
         }.get(status, clip(raw.get("why", "it could not be graded")))
         result.lines.append(f"{task.name}: {why}")
         return result

@@ -101,9 +101,9 @@ def evaluate(namespace: dict, function: str, call_source: str | None, cases: lis
     """Run one task's cases; every outcome is plain tagged data, never an exception."""
     fn = namespace.get(function)
     if fn is None:
-        return {"status": "missing"}
+        return {"status": wire.ReplyStatus.MISSING}
     if not callable(fn):
-        return {"status": "not_callable", "type": type(fn).__name__[:100]}
+        return {"status": wire.ReplyStatus.NOT_CALLABLE, "type": type(fn).__name__[:100]}
     caller = make_caller(call_source, namespace)
     results = []
     timed_out = False
@@ -114,7 +114,7 @@ def evaluate(namespace: dict, function: str, call_source: str | None, cases: lis
         outcome = run_case(fn, caller, args, time_limit)
         timed_out = bool(outcome.get("timeout"))
         results.append(outcome)
-    return {"status": "ran", "results": results}
+    return {"status": wire.ReplyStatus.RAN, "results": results}
 
 
 class CappedStream:
@@ -171,8 +171,8 @@ def run(payload_json: str, namespace: dict) -> None:
             out[task["function"]] = evaluate(namespace, task["function"], task.get("call"),
                                              cases, payload.get("time_limit"))
         except BaseException as exc:  # a broken adapter or a patched environment
-            out[task["function"]] = {"status": "harness_error", "error": describe_exception(exc)}
+            out[task["function"]] = {"status": wire.ReplyStatus.HARNESS_ERROR, "error": describe_exception(exc)}
     nonce = payload["nonce"]
     stdout = getattr(sys.stdout, "_grader_stream", sys.stdout)  # past the cap of the learner's prints
-    stdout.write(f"\n<<grader:{nonce}>>{wire.dumps(out)}<<end:{nonce}>>\n")
+    stdout.write(wire.envelope(nonce, out))
     stdout.flush()

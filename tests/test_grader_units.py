@@ -253,3 +253,32 @@ def test_print_through_the_cap_counts_characters_not_calls():
         print(f"line {i}", file=capped)
     assert inner.getvalue() == "line 0\nline 1\nline 2\nline" + CappedStream.NOTICE
     json.dumps(inner.getvalue())  # plain text, nothing else
+
+
+# ---- the envelope of the harness's reply -----------------------------------------------------------
+
+
+def test_the_envelope_is_found_only_under_its_nonce_and_read_strictly():
+    reply = {"f": {"status": wire.ReplyStatus.RAN, "results": []}}
+    printed = "learner's print <<grader:other>>{}<<end:other>>\n" + wire.envelope("n1", reply) + "more\n"
+    assert wire.open_envelope(printed, "n1") == {"f": {"status": "ran", "results": []}}
+    with pytest.raises(wire.NoReply):
+        wire.open_envelope(printed, "n2")
+    with pytest.raises(wire.WireError, match="unreadable") as caught:
+        wire.open_envelope("<<grader:n1>>{'f': NaN}<<end:n1>>", "n1")
+    assert not isinstance(caught.value, wire.NoReply)
+
+
+def test_a_reply_that_is_not_there_or_not_readable_fails_the_task_with_its_reason():
+    from grader.grade import _parse_harness
+    from grader.kernel import CellResult, CellStatus
+
+    def parsed(status, stdout=""):
+        return _parse_harness(CellResult(status, stdout=stdout), "n", "f")
+
+    assert parsed(CellStatus.MEMORY) == {"status": "failed_run", "why": "used more memory than allowed"}
+    assert parsed(CellStatus.OK)["why"] == "could not be called (the grader's call was interfered with)"
+    for forged in ("[1]", "null", '{"f": 3}', '{"f": {"status": "ran", "results": [1]}}', "{"):
+        assert parsed(CellStatus.OK, f"<<grader:n>>{forged}<<end:n>>")["why"] == "returned something the grader could not read"
+    good = parsed(CellStatus.OK, wire.envelope("n", {"f": {"status": "ran", "results": [{"value": {"t": "none"}}]}}))
+    assert good == {"status": "ran", "results": [{"value": {"t": "none"}}]}
