@@ -14,7 +14,7 @@ import pytest
 from grader import wire
 from grader.compare import close, exact_int
 from grader.harness import CappedStream
-from grader.spec import Case, Task
+from grader.spec import Case, Task, exercises
 from grader.verdict import judge_case
 
 # ---- wire.decode on what a hostile kernel may send ------------------------------------------------
@@ -282,3 +282,63 @@ def test_a_reply_that_is_not_there_or_not_readable_fails_the_task_with_its_reaso
         assert parsed(CellStatus.OK, f"<<grader:n>>{forged}<<end:n>>")["why"] == "returned something the grader could not read"
     good = parsed(CellStatus.OK, wire.envelope("n", {"f": {"status": "ran", "results": [{"value": {"t": "none"}}]}}))
     assert good == {"status": "ran", "results": [{"value": {"t": "none"}}]}
+
+
+# ---- the adapters (Task.call), which run in the learner's kernel as source text ----------------------
+
+ADAPTED = [(slug, task) for slug, exercise in exercises().items() for task in exercise.tasks if task.call]
+
+
+@pytest.mark.parametrize(("slug", "task"), ADAPTED, ids=[f"{s}:{t.name}" for s, t in ADAPTED])
+def test_every_adapter_compiles_defines_call_and_passes_a_public_case_through(slug, task):
+    """Adapters are source in strings that no linter reads: each must at least define `call` and
+    carry a public case to a function and its value back."""
+    from grader.harness import make_caller
+
+    caller = make_caller(task.call, {})
+    seen: list[tuple] = []
+
+    def spy(*args):
+        seen.append(args)
+        raise LookupError("spy")
+
+    with pytest.raises(LookupError, match="spy"):
+        caller(spy, *task.public[0].args)
+    assert seen, f"{task.name}: the adapter never called the learner's function"
+
+
+def _sgd_adapter():
+    from grader.adapters import RUN_STEPS
+    from grader.harness import make_caller
+
+    return make_caller(RUN_STEPS + "def call(fn, h, target, w, m, steps):\n"
+                                   "    return _run(lambda w, g, s, t: fn(w, g, s[0], t), h, target, w, [m], steps, 1, ['m'])\n")
+
+
+def test_run_steps_feeds_state_back_and_returns_one_row_per_step():
+    def momentum(w, g, m, t):
+        m = 0.5 * m - 0.1 * g
+        return w + m, m
+
+    w_rows, m_rows = _sgd_adapter()(momentum, np.array([1.0]), np.array([0.0]), np.array([2.0]), np.array([0.0]), 3)
+    assert w_rows.shape == (3, 1) and m_rows.shape == (3, 1)
+    w, m = 2.0, 0.0
+    for row in range(3):  # the same recurrence by hand, g = h (w - target)
+        m = 0.5 * m - 0.1 * w
+        w = w + m
+        assert w_rows[row, 0] == pytest.approx(w) and m_rows[row, 0] == pytest.approx(m)
+
+
+def test_run_steps_holds_the_learner_to_the_contract():
+    args = (np.array([1.0]), np.array([0.0]), np.array([2.0]), np.array([0.0]), 2)
+
+    def in_place(w, g, m, t):
+        w -= 0.1 * g
+        return w, m
+
+    with pytest.raises(AssertionError, match="the argument w was changed in place"):
+        _sgd_adapter()(in_place, *args)
+    with pytest.raises(TypeError, match="return a tuple of 2"):
+        _sgd_adapter()(lambda w, g, m, t: w - g, *args)
+    with pytest.raises(ValueError, match="the new m has shape"):
+        _sgd_adapter()(lambda w, g, m, t: (w - g, np.zeros(3)), *args)
