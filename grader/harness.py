@@ -105,6 +105,12 @@ def evaluate(namespace: dict, function: str, call_source: str | None, cases: lis
     if not callable(fn):
         return {"status": wire.ReplyStatus.NOT_CALLABLE, "type": type(fn).__name__[:100]}
     caller = make_caller(call_source, namespace)
+    return {"status": wire.ReplyStatus.RAN, "results": run_cases(fn, caller, cases, time_limit)}
+
+
+def run_cases(fn: Callable[..., Any], caller: Callable[..., Any], cases: list[tuple],
+              time_limit: float | None) -> list[dict]:
+    """The outcome of every case, in order; `check()` and the grading kernel share it."""
     results = []
     timed_out = False
     for args in cases:
@@ -114,7 +120,7 @@ def evaluate(namespace: dict, function: str, call_source: str | None, cases: lis
         outcome = run_case(fn, caller, args, time_limit)
         timed_out = bool(outcome.get("timeout"))
         results.append(outcome)
-    return {"status": wire.ReplyStatus.RAN, "results": results}
+    return results
 
 
 class CappedStream:

@@ -130,12 +130,12 @@ def test_a_comparator_that_raises_on_the_solution_stops_the_batch_with_a_reason(
 
 
 def test_check_reports_a_raising_comparator_or_adapter_as_a_failed_case():
-    from grader.check import run_public_case
+    from grader.check import run_public_cases
 
     fragile_task = EXERCISE.task("double_fragile")
-    verdict = run_public_case(fragile_task, lambda x: "two x", fragile_task.public[0])
+    verdict = run_public_cases(fragile_task, lambda x: "two x")[0]
     assert not verdict.ok and verdict.why == "its value cannot be compared (ValueError)"
     broken = Task("double_broken_adapter", 1.0, public=(Case((1.0,), 2.0),), hidden=lambda rng: [],
                   compare=compare.close(), hint="", call="raise RuntimeError('adapter bug')\n")
-    verdict = run_public_case(broken, lambda x: 2 * x, broken.public[0])
+    [verdict] = run_public_cases(broken, lambda x: 2 * x)
     assert not verdict.ok and "the task's adapter failed (RuntimeError: adapter bug" in verdict.why
