@@ -1,14 +1,14 @@
 """Judging: the one place that turns what a learner's function did on a case into a verdict.
 
 `check()` in the learner's notebook and the grader both get an *outcome* per case from the same
-harness code (`harness.run_case`): ``{"value": <tagged JSON>}``, ``{"error": ..., "stub": True}``,
+harness code (`harness.run_cases`): ``{"value": <tagged JSON>}``, ``{"error": ..., "stub": True}``,
 ``{"error": ..., "timeout": True}``, ``{"error": ...}``, or ``{"value": <unsupported>, "why": ...}``.
 `judge_case` turns it into a CaseVerdict, and the display helpers below write the lines a learner
 reads, so that `check` and the grader cannot drift apart: they share every word.
 
 The grader runs this in its own process on outcomes that crossed the wire from a hostile kernel,
 so an outcome of any shape is judged, never trusted, and a comparator that fails is only a
-failed case. This module imports only the standard library, `wire` and `compare` (numpy).
+failed case. It imports only the standard library and `wire` (so numpy), like the harness.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 from . import wire
 
-if TYPE_CHECKING:  # spec imports compare, which is fine at run time too; only typing needs it here
+if TYPE_CHECKING:  # for type hints only: judging needs the task's comparator, not the spec registry
     from .spec import Case, Task
 
 NOT_WRITTEN = "not written yet: it still raises NotImplementedError"
