@@ -24,17 +24,41 @@ STUB = "{indent}# YOUR CODE HERE\n{indent}raise NotImplementedError"
 ANSWER_PROMPT = "**Your answer:** *(double-click this cell and write here)*"
 
 
+# Any marker left after the blocks are taken out is half of a pair: the regexes above match only
+# whole pairs, so an unclosed BEGIN would otherwise keep the solution in the learner's notebook.
+LEFTOVER_MARKER = {"code": re.compile(r"#\s*(BEGIN|END) SOLUTION"),
+                   "markdown": re.compile(r"<!--\s*(BEGIN|END) SOLUTION\s*-->")}
+
+
+class UnpairedMarker(ValueError):
+    """A solution marker without its partner: the exercise would show (part of) the answer."""
+
+
+def _check_pairs(cell: nbformat.NotebookNode, index: int, stripped: str) -> None:
+    leftover = LEFTOVER_MARKER[cell.cell_type].search(stripped)
+    if leftover:
+        first_line = cell.source.strip().splitlines()[0][:80]
+        missing = "an END SOLUTION marker after it" if leftover.group(1) == "BEGIN" else "a BEGIN SOLUTION marker before it"
+        raise UnpairedMarker(f"{cell.cell_type} cell {index + 1} (starting {first_line!r}) has "
+                             f"{leftover.group(0)!r} without {missing}")
+
+
 def strip_solutions(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """The exercise for a solution notebook; raises UnpairedMarker rather than leak an answer."""
     exercise = nbformat.from_dict(notebook)  # a deep copy
     cells = []
-    for cell in exercise.cells:
+    for index, cell in enumerate(exercise.cells):
         if "solution-only" in cell.metadata.get("tags", []):
             continue
         if cell.cell_type == "code":
-            cell.source = CODE_BLOCK.sub(lambda m: STUB.format(indent=m.group(1)) + m.group(2), cell.source)
+            stripped = CODE_BLOCK.sub(lambda m: STUB.format(indent=m.group(1)) + m.group(2), cell.source)
+            _check_pairs(cell, index, stripped)
+            cell.source = stripped
             cell.outputs, cell.execution_count = [], None
         elif cell.cell_type == "markdown":
-            cell.source = TEXT_BLOCK.sub(ANSWER_PROMPT, cell.source)
+            stripped = TEXT_BLOCK.sub(ANSWER_PROMPT, cell.source)
+            _check_pairs(cell, index, stripped)
+            cell.source = stripped
             cell.source = re.sub(r"^# Solution (\d+)", r"# Exercise \1", cell.source, count=1, flags=re.M)
         cells.append(cell)
     exercise.cells = cells

@@ -5,45 +5,24 @@ from __future__ import annotations
 import sys
 from typing import Any, Callable
 
-from . import harness, wire
-from .compare import Verdict
-from .spec import Case, Task, find_task
+from . import harness
+from .spec import Task, find_task
+from .verdict import NOT_WRITTEN, CaseVerdict, judge_case, not_written, public_case_line, short
 
 CALL_TIME_LIMIT = 10.0  # seconds per public case: long enough for any honest answer
 
 
-def _show(value: Any, limit: int = 200) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _signature(task: Task, case: Case) -> str:
-    args = ", ".join(_show(a, 60) for a in case.args)
-    return f"{task.name}({args})"
-
-
-def run_public_case(task: Task, fn: Callable[..., Any], case: Case, notebook: dict | None = None) -> Verdict:
-    """Call fn on one public case exactly as the grader would, and judge it like the grader."""
-    caller = harness.make_caller(task.call, notebook)
+def run_public_cases(task: Task, fn: Callable[..., Any], notebook: dict | None = None) -> list[CaseVerdict]:
+    """Call fn on every public case exactly as the grader's kernel does (the same time limit rule:
+    after one case hangs, the rest are not called), and judge each outcome with the grader's own
+    judge (the value makes the same trip through the wire format)."""
     try:
-        value = harness.call_case(fn, caller, case.args, CALL_TIME_LIMIT)
-    except NotImplementedError as exc:
-        if type(exc) is NotImplementedError:  # the stub; as the grader's harness decides
-            return Verdict(False, "not written yet: it still raises NotImplementedError")
-        return Verdict(False, f"raised {harness.describe_exception(exc)}")
-    except harness.CallTimeout as exc:
-        return Verdict(False, f"too slow: it {exc}")
-    except Exception as exc:
-        return Verdict(False, f"raised {harness.describe_exception(exc)}")
-    # Judge what the grader would see: the value after the trip through the wire format.
-    try:
-        value = wire.decode(wire.encode(value))
-    except wire.WireError as exc:
-        return Verdict(False, f"returned {_show(value, 80)}, which the grader cannot read ({exc})")
-    verdict = task.compare(value, case.expected, case.args)
-    if verdict.ok:
-        return verdict
-    return Verdict(False, f"returned {_show(value)}; expected {_show(case.expected)}: {verdict.why}")
+        caller = harness.make_caller(task.call, notebook)
+    except Exception as exc:  # a broken adapter in the spec: this task's failure, not a traceback
+        why = f"could not be called: the task's adapter failed ({harness.describe_exception(exc)})"
+        return [CaseVerdict(False, why) for _ in task.public]
+    outcomes = harness.run_cases(fn, caller, [case.args for case in task.public], CALL_TIME_LIMIT)
+    return [judge_case(task, outcome, case.expected, case.args) for case, outcome in zip(task.public, outcomes)]
 
 
 def check(task_name: str, fn: Callable[..., Any]) -> None:
@@ -54,20 +33,19 @@ def check(task_name: str, fn: Callable[..., Any]) -> None:
         print(f"check: {exc.args[0]}")
         return
     if not callable(fn):
-        print(f"check: pass the function itself, as in check({task_name!r}, {task_name}); got {_show(fn, 60)}")
+        print(f"check: pass the function itself, as in check({task_name!r}, {task_name}); got {short(fn, 60)}")
         return
     notebook = sys._getframe(1).f_globals  # the learner's notebook, as the grader's kernel sees it
-    verdicts = [(case, run_public_case(task, fn, case, notebook)) for case in task.public]
+    verdicts = list(zip(task.public, run_public_cases(task, fn, notebook)))
     failed = [(case, v) for case, v in verdicts if not v.ok]
-    stub = failed and all("NotImplementedError" in v.why for _, v in failed)
-    if stub and len(failed) == len(verdicts):
-        print(f"{task_name}: not written yet (the stub still raises NotImplementedError).")
+    if not_written(v for _, v in verdicts):
+        print(f"{task_name}: {NOT_WRITTEN}.")
         return
     passed = len(verdicts) - len(failed)
     mark = "✓" if not failed else "✗"
     print(f"{mark} {task_name}: {passed} of {len(verdicts)} public cases pass.")
     for case, verdict in failed[:3]:
-        print(f"  {_signature(task, case)} {verdict.why}")
+        print(f"  {public_case_line(task, case, verdict)}")
     if len(failed) > 3:
         print(f"  ... and {len(failed) - 3} more.")
     if failed:

@@ -125,9 +125,10 @@ def close(rtol: float = 1e-6, atol: float = 1e-9) -> Comparator:
         good = np.isclose(arr, exp, rtol=rtol, atol=atol, equal_nan=True)
         if good.all():
             return Verdict(True)
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             rel = np.abs(arr - exp) / np.maximum(np.abs(exp), atol)
-        worst = float(np.nanmax(np.where(good, 0.0, rel)))
+        # inf/inf (an infinity of the wrong sign) is NaN: call it infinitely wrong, not "nan"
+        worst = float(np.max(np.where(good, 0.0, np.where(np.isnan(rel), np.inf, rel))))
         count = "" if exp.ndim == 0 else f"{int((~good).sum())} of {good.size} values wrong, "
         return Verdict(False, f"{count}wrong value{where} (relative error {worst:.1e}; tolerance {rtol:g})")
 

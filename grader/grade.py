@@ -21,10 +21,11 @@ from pathlib import Path
 from typing import Any, Callable
 
 from . import isolation, wire
-from .compare import Verdict
-from .kernel import CellResult, KernelDied, Limits, SandboxedKernel, new_workdir
+from .wire import ReplyStatus
+from .kernel import CellResult, CellStatus, KernelDied, Limits, SandboxedKernel, new_workdir
 from .notebook import Malformed, Submission, read_submission
 from .spec import Case, Exercise, Task
+from .verdict import clip, hidden_case_lines, judge_case, not_written, not_written_line, public_case_line
 
 CALL_SECONDS = 5.0  # per call of a learner's function on one case
 MAX_KERNEL_STARTS = 4  # a kernel that crashes is restarted without the crashing cell
@@ -40,12 +41,6 @@ class GraderError(Exception):
 
 class ConfinementMissing(Exception):
     """--require-confinement, on a machine that lacks an isolation layer."""
-
-
-def clip(text: Any, limit: int = 300) -> str:
-    """Any text that may reach a report, cut to a bounded length."""
-    text = str(text)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 @dataclass(frozen=True)
@@ -121,43 +116,50 @@ def _harness_code(task: Task, cases: list[tuple], nonce: str, time_limit: float)
 
 
 def _parse_harness(result: CellResult, nonce: str, function: str) -> dict:
-    match = re.search(rf"<<grader:{nonce}>>(.*?)<<end:{nonce}>>", result.stdout, re.S)
-    if result.status != "ok" or match is None:
-        reason = {
-            "timeout": "took too long in total and was stopped",
-            "flood": "printed too much output and was stopped",
-            "died_after_timeout": "took too long and ignored the interrupt",
-            "total_timeout": "could not be graded: the notebook used up its total time",
-            "memory": "used more memory than allowed",
-            "died": "crashed the kernel",
-            "garbled": "could not be called: the kernel's messages were tampered with",
-        }.get(result.status, "could not be called (the grader's call was interfered with)")
-        return {"status": "failed_run", "why": reason}
-    unreadable = {"status": "failed_run", "why": "returned something the grader could not read"}
+    unreadable = {"status": ReplyStatus.FAILED_RUN, "why": "returned something the grader could not read"}
     try:
-        raw = wire.loads(match.group(1))[function]
-    except (ValueError, KeyError, TypeError, IndexError, RecursionError):
+        if result.status != CellStatus.OK:
+            raise wire.NoReply(result.status)
+        reply = wire.open_envelope(result.stdout, nonce)
+    except wire.NoReply:
+        reason = {
+            CellStatus.TIMEOUT: "took too long in total and was stopped",
+            CellStatus.FLOOD: "printed too much output and was stopped",
+            CellStatus.DIED_AFTER_TIMEOUT: "took too long and ignored the interrupt",
+            CellStatus.TOTAL_TIMEOUT: "could not be graded: the notebook used up its total time",
+            CellStatus.MEMORY: "used more memory than allowed",
+            CellStatus.DIED: "crashed the kernel",
+            CellStatus.GARBLED: "could not be called: the kernel's messages were tampered with",
+        }.get(result.status, "could not be called (the grader's call was interfered with)")
+        return {"status": ReplyStatus.FAILED_RUN, "why": reason}
+    except wire.WireError:
+        return unreadable
+    try:
+        raw = reply[function]
+    except (KeyError, TypeError, IndexError):
         return unreadable
     # Whatever printed this line ran in the submission's process: trust its shape no more than
     # its values.
     if not isinstance(raw, dict) or not isinstance(raw.get("status"), str):
         return unreadable
-    if raw["status"] == "ran" and not (isinstance(raw.get("results"), list)
-                                       and all(isinstance(o, dict) for o in raw["results"])):
+    if raw["status"] == ReplyStatus.RAN and not (isinstance(raw.get("results"), list)
+                                                 and all(isinstance(o, dict) for o in raw["results"])):
         return unreadable
     return raw
 
 
 CELL_NOTES = {  # what the learner reads about a cell, by the status of its run
-    "error": "Cell {n} raised {error}",
-    "timeout": "Cell {n} ran longer than {cell:g} s and was interrupted",
-    "flood": "Cell {n} printed more than {flood} MB of output and was interrupted",
-    "died_after_timeout": "Cell {n} ran longer than {cell:g} s, ignored the interrupt and was stopped; it is skipped",
-    "memory": "Cell {n} used more than {memory} MB of memory and was stopped; it is skipped",
-    "died": "Cell {n} crashed the kernel; it is skipped",
-    "garbled": "Cell {n} broke the kernel's messaging (for example by patching json); it is skipped",
-    "total_timeout": "The notebook ran out of its total time of {total:g} s at cell {n}",
+    CellStatus.ERROR: "Cell {n} raised {error}",
+    CellStatus.TIMEOUT: "Cell {n} ran longer than {cell:g} s and was interrupted",
+    CellStatus.FLOOD: "Cell {n} printed more than {flood} MB of output and was interrupted",
+    CellStatus.DIED_AFTER_TIMEOUT: "Cell {n} ran longer than {cell:g} s, ignored the interrupt and was stopped; it is skipped",
+    CellStatus.MEMORY: "Cell {n} used more than {memory} MB of memory and was stopped; it is skipped",
+    CellStatus.DIED: "Cell {n} crashed the kernel; it is skipped",
+    CellStatus.GARBLED: "Cell {n} broke the kernel's messaging (for example by patching json); it is skipped",
+    CellStatus.TOTAL_TIMEOUT: "The notebook ran out of its total time of {total:g} s at cell {n}",
 }
+# After these the kernel is gone or untrustworthy: the cell is skipped on a fresh kernel.
+FATAL = (CellStatus.DIED, CellStatus.MEMORY, CellStatus.DIED_AFTER_TIMEOUT, CellStatus.GARBLED)
 
 
 # How a notebook refers to a hidden package once its import failed: its name, or a usual alias.
@@ -175,7 +177,7 @@ def _needs_hidden_package(result: CellResult, limits: Limits) -> str | None:
 
 
 def _describe_cell(result: CellResult, index: int, limits: Limits) -> str | None:
-    if result.status == "error" and (module := _needs_hidden_package(result, limits)):
+    if result.status == CellStatus.ERROR and (module := _needs_hidden_package(result, limits)):
         return (f"Cell {index + 1} uses {module}, which this exercise hides while it is graded; "
                 "such cells are for your own comparisons and do not count")
     template = CELL_NOTES.get(result.status)
@@ -238,16 +240,16 @@ def run_tasks(submission: Submission, case_sets: list[CaseSet], limits: Limits,
                     continue
                 result = kernel.execute(source)
                 timings.notebook += result.seconds
-                culprit = last_cell if result.status == "not_running" else index
-                if result.status == "not_running":
-                    result = CellResult("died")
+                culprit = last_cell if result.status == CellStatus.NOT_RUNNING else index
+                if result.status == CellStatus.NOT_RUNNING:
+                    result = CellResult(CellStatus.DIED)
                 if culprit is not None:
                     note(_describe_cell(result, culprit, limits))
-                if result.status in ("died", "memory", "died_after_timeout", "garbled"):
+                if result.status in FATAL:
                     skipped.add(culprit)
                     restart = True
                     break
-                if result.status == "total_timeout":
+                if result.status == CellStatus.TOTAL_TIMEOUT:
                     break
                 last_cell = index
             if restart:
@@ -258,9 +260,9 @@ def run_tasks(submission: Submission, case_sets: list[CaseSet], limits: Limits,
                 code = _harness_code(case_set.task, case_set.all_args, nonce, limits.cell_seconds / 2)
                 result = kernel.execute(code, timeout=limits.cell_seconds)
                 timings.tasks += result.seconds
-                if result.status == "not_running":  # the last notebook cell killed it after all
+                if result.status == CellStatus.NOT_RUNNING:  # the last notebook cell killed it after all
                     if last_cell is not None:
-                        note(_describe_cell(CellResult("died"), last_cell, limits))
+                        note(_describe_cell(CellResult(CellStatus.DIED), last_cell, limits))
                         skipped.add(last_cell)
                     break
                 if suspect is not None and position == 0:  # the retry below tells who killed it
@@ -284,7 +286,7 @@ def run_tasks(submission: Submission, case_sets: list[CaseSet], limits: Limits,
             kernel.stop()
             shutil.rmtree(workdir, ignore_errors=True)
     for case_set in pending:
-        raw[case_set.task.name] = {"status": "failed_run", "why": "could not be graded: the notebook kept crashing"}
+        raw[case_set.task.name] = {"status": ReplyStatus.FAILED_RUN, "why": "could not be graded: the notebook kept crashing"}
     return raw, notes, problem, timings
 
 
@@ -313,7 +315,7 @@ def expected_values(exercise: Exercise, case_sets: list[CaseSet], limits: Limits
         name = case_set.task.name
         result = raw.get(name, {})
         problems = []
-        if result.get("status") != "ran":
+        if result.get("status") != ReplyStatus.RAN:
             problems.append(result.get("why") or result.get("status", "did not run"))
         else:
             values = []
@@ -326,11 +328,10 @@ def expected_values(exercise: Exercise, case_sets: list[CaseSet], limits: Limits
                     problems.append(f"case {i + 1}: returned {value!r}")
                 values.append(value)
             expected[name] = values
-            for case, value in zip(case_set.public, values):
-                verdict = case_set.task.compare(value, case.expected, case.args)
+            for case, outcome in zip(case_set.public, result["results"]):
+                verdict = judge_case(case_set.task, outcome, case.expected, case.args)
                 if not verdict.ok:  # check() would tell learners something else than the grader
-                    problems.append(f"public case {case.args!r} expects {case.expected!r}, "
-                                    f"the solution returns {value!r}: {verdict.why}")
+                    problems.append(f"public case {public_case_line(case_set.task, case, verdict)}")
         if problems:
             detail = "; ".join(problems[:3] + notes[:3])
             raise GraderError(f"the solution notebook {path} fails task {name}: {detail}")
@@ -339,49 +340,30 @@ def expected_values(exercise: Exercise, case_sets: list[CaseSet], limits: Limits
 
 # ---- judging ---------------------------------------------------------------------------------
 
-def _case_verdict(task: Task, outcome: dict, expected: Any, args: tuple) -> Verdict:
-    if outcome.get("stub"):
-        return Verdict(False, "not written yet: it still raises NotImplementedError")
-    if outcome.get("timeout"):
-        return Verdict(False, f"too slow: {clip(outcome.get('error'), 200)}")
-    if "error" in outcome:
-        return Verdict(False, f"raised {clip(outcome['error'])}")
-    try:
-        value = wire.decode(outcome.get("value"))
-    except wire.WireError as exc:
-        return Verdict(False, f"returned something the grader could not read ({clip(exc, 100)})")
-    if isinstance(value, wire.Unsupported):
-        return Verdict(False, f"returned {value!r}, which is not a plain value")
-    try:
-        verdict = task.compare(value, expected, args)
-    except Exception as exc:  # a value the comparator cannot handle (an int past float range, say)
-        return Verdict(False, f"returned a value that cannot be compared ({type(exc).__name__})")
-    return Verdict(verdict.ok, clip(verdict.why))
-
-
 def judge(case_set: CaseSet, raw: dict, expected: list[Any]) -> TaskResult:
+    """Score one task from the harness's reply; each case is judged by grader.verdict."""
     task = case_set.task
     n_public, n_hidden = len(case_set.public), len(case_set.hidden)
     result = TaskResult(task.name, task.points, public_total=n_public, hidden_total=n_hidden, hint=task.hint)
     status = raw.get("status")
-    if status != "ran":
+    if status != ReplyStatus.RAN:
         why = {
-            "missing": f"there is no function called {task.name} (was it renamed or deleted?)",
-            "not_callable": f"{task.name} is {clip(raw.get('type', 'not a function'), 100)}, not a function",
-            "harness_error": f"it could not be called: {clip(raw.get('error', ''))}",
+            ReplyStatus.MISSING: f"there is no function called {task.name} (was it renamed or deleted?)",
+            ReplyStatus.NOT_CALLABLE: f"{task.name} is {clip(raw.get('type', 'not a function'), 100)}, not a function",
+            ReplyStatus.HARNESS_ERROR: f"it could not be called: {clip(raw.get('error', ''))}",
         }.get(status, clip(raw.get("why", "it could not be graded")))
         result.lines.append(f"{task.name}: {why}")
         return result
     outcomes = raw.get("results", [])
-    if not isinstance(outcomes, list):
-        outcomes = []
-    if outcomes and len(outcomes) == len(case_set.all_args) and all(o.get("stub") for o in outcomes):
-        result.lines.append(f"{task.name} is not written yet: it still raises NotImplementedError")
+    if not isinstance(outcomes, list) or len(outcomes) != len(case_set.all_args):
+        outcomes = []  # a reply that does not match the cases asked for is no answer at all
+    verdicts = [judge_case(task, outcomes[i] if outcomes else None, expected[i], args)
+                for i, args in enumerate(case_set.all_args)]
+    if not_written(verdicts):
+        result.lines.append(not_written_line(task))
         return result
     hidden_reasons: list[str] = []
-    for i, args in enumerate(case_set.all_args):
-        outcome = outcomes[i] if i < len(outcomes) and isinstance(outcomes[i], dict) else {}
-        verdict = _case_verdict(task, outcome, expected[i], args)
+    for i, verdict in enumerate(verdicts):
         public = i < n_public
         if verdict.ok:
             if public:
@@ -389,15 +371,10 @@ def judge(case_set: CaseSet, raw: dict, expected: list[Any]) -> TaskResult:
             else:
                 result.hidden_passed += 1
         elif public:
-            shown = ", ".join(_short(a) for a in args)
-            # The spec's written-out answer, as `check` shows it: for most tasks it equals the
-            # solution's, and for a statistical task it describes what any right answer looks like.
-            result.lines.append(f"public case {task.name}({shown}): {verdict.why}; "
-                                f"expected {_short(case_set.public[i].expected)}")
+            result.lines.append(f"public case {public_case_line(task, case_set.public[i], verdict)}")
         else:
             hidden_reasons.append(verdict.why)
-    for reason, count in _tally(hidden_reasons):
-        result.lines.append(f"{count} hidden case{'s' if count > 1 else ''}: {reason}")
+    result.lines += hidden_case_lines(hidden_reasons)
     passed = result.public_passed + result.hidden_passed
     total = n_public + n_hidden
     share = passed / total if total else 0.0
@@ -407,16 +384,17 @@ def judge(case_set: CaseSet, raw: dict, expected: list[Any]) -> TaskResult:
     return result
 
 
-def _short(value: Any, limit: int = 80) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _tally(reasons: list[str]) -> list[tuple[str, int]]:
-    counts: dict[str, int] = {}
-    for r in reasons:
-        counts[r] = counts.get(r, 0) + 1
-    return list(counts.items())
+def judge_locally(case_set: CaseSet, raw: dict, expected: list[Any]) -> TaskResult:
+    """judge(), where a fault in judging one task (a spec's comparator that breaks its contract,
+    say) costs that task only, with a reason, and never the other tasks' points."""
+    try:
+        return judge(case_set, raw, expected)
+    except Exception as exc:
+        traceback.print_exc(file=sys.stderr)  # the instructor's bug to fix: keep the details
+        task = case_set.task
+        return TaskResult(task.name, task.points, hint=task.hint, lines=[
+            f"{task.name}: the grader failed while judging this task ({type(exc).__name__}); "
+            "ask your instructor to re-run it"])
 
 
 # ---- a batch -----------------------------------------------------------------------------------
@@ -442,12 +420,12 @@ def grade_one(path: Path, name: str, exercise: Exercise, case_sets: list[CaseSet
                                 total_seconds=time.monotonic() - began)
     try:
         raw, notes, problem, timings = run_tasks(submission, case_sets, limits, confinement)
-        tasks = [judge(cs, raw.get(cs.task.name, {}), expected[cs.task.name]) for cs in case_sets]
     except Exception as exc:  # a fault of the grader or the machine: report it, grade the rest
         traceback.print_exc(file=sys.stderr)
         note = f"The grader failed on this submission ({type(exc).__name__}); ask your instructor to re-run it."
         return SubmissionResult(path, name, exercise, seed, empty, notes=[note], confinement=missing,
                                 total_seconds=time.monotonic() - began)
+    tasks = [judge_locally(cs, raw.get(cs.task.name, {}), expected[cs.task.name]) for cs in case_sets]
     return SubmissionResult(path, name, exercise, seed, tasks, notes=[clip(n) for n in notes],
                             confinement="; ".join(filter(None, (missing, problem))) or None,
                             timings=timings, total_seconds=time.monotonic() - began)

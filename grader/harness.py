@@ -75,41 +75,52 @@ def describe_exception(exc: BaseException) -> str:
     return f"{type(exc).__name__[:100]}{': ' + message if message else ''}{where}"
 
 
+def run_case(fn: Callable[..., Any], caller: Callable[..., Any], args: tuple,
+             time_limit: float | None) -> dict:
+    """Call *fn* on one case; the outcome is plain tagged data (see grader.verdict), never an
+    exception. `check()` and the grading kernel both call this, so both judge the same outcome."""
+    try:
+        value = call_case(fn, caller, args, time_limit)
+    except NotImplementedError as exc:
+        # The stub raises NotImplementedError itself; a subclass (input()'s
+        # StdinNotImplementedError) is an error of written code.
+        return ({"error": "NotImplementedError", "stub": True} if type(exc) is NotImplementedError
+                else {"error": describe_exception(exc)})
+    except CallTimeout as exc:
+        return {"error": f"it {exc}", "timeout": True}
+    except BaseException as exc:  # SystemExit, KeyboardInterrupt: the learner's, reported
+        return {"error": describe_exception(exc)}
+    try:
+        return {"value": wire.encode(value)}
+    except wire.WireError as exc:
+        return {"value": wire.describe_unsupported(value), "why": str(exc)}
+
+
 def evaluate(namespace: dict, function: str, call_source: str | None, cases: list[tuple],
              time_limit: float | None) -> dict:
     """Run one task's cases; every outcome is plain tagged data, never an exception."""
     fn = namespace.get(function)
     if fn is None:
-        return {"status": "missing"}
+        return {"status": wire.ReplyStatus.MISSING}
     if not callable(fn):
-        return {"status": "not_callable", "type": type(fn).__name__[:100]}
+        return {"status": wire.ReplyStatus.NOT_CALLABLE, "type": type(fn).__name__[:100]}
     caller = make_caller(call_source, namespace)
+    return {"status": wire.ReplyStatus.RAN, "results": run_cases(fn, caller, cases, time_limit)}
+
+
+def run_cases(fn: Callable[..., Any], caller: Callable[..., Any], cases: list[tuple],
+              time_limit: float | None) -> list[dict]:
+    """The outcome of every case, in order; `check()` and the grading kernel share it."""
     results = []
     timed_out = False
     for args in cases:
         if timed_out:  # one hang is enough: do not spend the time limit once per case
             results.append({"error": "not called: an earlier case ran past the time limit", "timeout": True})
             continue
-        try:
-            value = call_case(fn, caller, args, time_limit)
-        except NotImplementedError as exc:
-            # The stub raises NotImplementedError itself; a subclass (input()'s
-            # StdinNotImplementedError) is an error of written code.
-            results.append({"error": "NotImplementedError", "stub": True} if type(exc) is NotImplementedError
-                           else {"error": describe_exception(exc)})
-            continue
-        except CallTimeout as exc:
-            results.append({"error": f"it {exc}", "timeout": True})
-            timed_out = True
-            continue
-        except BaseException as exc:  # SystemExit, KeyboardInterrupt: the learner's, reported
-            results.append({"error": describe_exception(exc)})
-            continue
-        try:
-            results.append({"value": wire.encode(value)})
-        except wire.WireError as exc:
-            results.append({"value": wire.describe_unsupported(value), "why": str(exc)})
-    return {"status": "ran", "results": results}
+        outcome = run_case(fn, caller, args, time_limit)
+        timed_out = bool(outcome.get("timeout"))
+        results.append(outcome)
+    return results
 
 
 class CappedStream:
@@ -166,8 +177,8 @@ def run(payload_json: str, namespace: dict) -> None:
             out[task["function"]] = evaluate(namespace, task["function"], task.get("call"),
                                              cases, payload.get("time_limit"))
         except BaseException as exc:  # a broken adapter or a patched environment
-            out[task["function"]] = {"status": "harness_error", "error": describe_exception(exc)}
+            out[task["function"]] = {"status": wire.ReplyStatus.HARNESS_ERROR, "error": describe_exception(exc)}
     nonce = payload["nonce"]
     stdout = getattr(sys.stdout, "_grader_stream", sys.stdout)  # past the cap of the learner's prints
-    stdout.write(f"\n<<grader:{nonce}>>{wire.dumps(out)}<<end:{nonce}>>\n")
+    stdout.write(wire.envelope(nonce, out))
     stdout.flush()

@@ -31,6 +31,7 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 
 import psutil
@@ -67,10 +68,24 @@ class Limits:
     hidden_modules: tuple[str, ...] = ()  # top-level packages the submission cannot import
 
 
+class CellStatus(StrEnum):
+    """How the run of one cell ended. A StrEnum, so it still equals its string value."""
+
+    OK = "ok"
+    ERROR = "error"  # the cell raised: CellResult.error says what
+    TIMEOUT = "timeout"  # ran past its time limit and stopped when interrupted
+    FLOOD = "flood"  # sent more messages than the flood limit and was stopped
+    DIED = "died"  # the kernel is gone (crashed, exited, killed its launcher)
+    DIED_AFTER_TIMEOUT = "died_after_timeout"  # ignored the interrupt and was killed
+    MEMORY = "memory"  # the sandbox ran out of its memory limit
+    GARBLED = "garbled"  # the kernel's messages were tampered with; it was killed
+    TOTAL_TIMEOUT = "total_timeout"  # the notebook's total time ran out
+    NOT_RUNNING = "not_running"  # dead before the cell began: the previous cell is to blame
+
+
 @dataclass
 class CellResult:
-    status: str  # "ok", "error", "timeout", "flood", "died", "died_after_timeout", "memory",
-    #              "garbled", "total_timeout", "not_running" (dead before the cell began)
+    status: CellStatus
     stdout: str = ""
     error: str = ""  # "ExceptionName: message" for status "error"
     truncated_bytes: int = 0
@@ -496,11 +511,11 @@ class SandboxedKernel:
         began = time.monotonic()
         timeout = min(timeout or self.limits.cell_seconds, self.remaining_seconds())
         if timeout <= 0:
-            return CellResult("total_timeout")
+            return CellResult(CellStatus.TOTAL_TIMEOUT)
         if not self.alive() or self.client is None:
             # Dead before this cell began: the previous cell killed it (its death can be noticed
             # only now, on a busy machine), so the caller blames that one.
-            return CellResult("not_running")
+            return CellResult(CellStatus.NOT_RUNNING)
         run = _Run()
         self.relay.allow(self.relay.received + self.limits.flood_bytes)
         try:
@@ -508,18 +523,18 @@ class SandboxedKernel:
                                          allow_stdin=False, stop_on_error=False)
         except zmq.ZMQError:  # the kernel's end of the connection is gone
             self._kill_tree()
-            return CellResult("died", seconds=time.monotonic() - began)
+            return CellResult(CellStatus.DIED, seconds=time.monotonic() - began)
         deadline = began + timeout
         status = self._collect(msg_id, run, deadline)
-        if status in ("timeout", "flood"):
+        if status in (CellStatus.TIMEOUT, CellStatus.FLOOD):
             stopped = self._interrupt(msg_id, run)
-            status = status if stopped in ("ok", "error", "flood") else stopped
-        if status in ("ok", "error") and not self.alive():
-            status = "died"  # for example, the code killed its sandbox launcher
+            status = status if stopped in (CellStatus.OK, CellStatus.ERROR, CellStatus.FLOOD) else stopped
+        if status in (CellStatus.OK, CellStatus.ERROR) and not self.alive():
+            status = CellStatus.DIED  # for example, the code killed its sandbox launcher
         if self._out_of_memory():
-            status = "memory"
-        if status == "timeout" and self.remaining_seconds() <= 0:
-            status = "total_timeout"
+            status = CellStatus.MEMORY
+        if status == CellStatus.TIMEOUT and self.remaining_seconds() <= 0:
+            status = CellStatus.TOTAL_TIMEOUT
         return CellResult(status=status, stdout="".join(run.stdout), error=run.error,
                           truncated_bytes=run.dropped, seconds=time.monotonic() - began)
 
@@ -550,26 +565,26 @@ class SandboxedKernel:
         except Exception:  # unsigned, truncated, not JSON: the kernel's messaging was tampered with
             return size, _GARBLED
 
-    def _collect(self, msg_id: str, run: _Run, deadline: float) -> str:
+    def _collect(self, msg_id: str, run: _Run, deadline: float) -> CellStatus:
         """Read iopub until the cell is idle; keep at most the output cap."""
-        status = "ok"
+        status = CellStatus.OK
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
-                return "timeout"
+                return CellStatus.TIMEOUT
             got = self._receive(min(left, 0.25))
             if got is None:
                 if not self.alive():
-                    return "memory" if self._out_of_memory() else "died"
+                    return CellStatus.MEMORY if self._out_of_memory() else CellStatus.DIED
                 if self.relay.exhausted:  # every byte counts, whatever cell it claims to be from
-                    return "flood"
+                    return CellStatus.FLOOD
                 continue
             _, msg = got
             if msg is None:
                 continue
             if msg is _GARBLED:
                 self._kill_tree()
-                return "garbled"
+                return CellStatus.GARBLED
             parent = msg.get("parent_header")
             if not isinstance(parent, dict) or parent.get("msg_id") != msg_id:
                 continue
@@ -580,7 +595,7 @@ class SandboxedKernel:
             if kind == "stream" and content.get("name") == "stdout":
                 self._keep(run, str(content.get("text", "")))
             elif kind == "error":
-                status = "error"
+                status = CellStatus.ERROR
                 run.error = f"{str(content.get('ename', 'Error'))[:100]}: {str(content.get('evalue', ''))[:300]}"
             elif kind == "status" and content.get("execution_state") == "idle":
                 return status
@@ -592,7 +607,7 @@ class SandboxedKernel:
             run.kept += min(len(text), room)
         run.dropped += max(len(text) - max(room, 0), 0)
 
-    def _interrupt(self, msg_id: str, run: _Run) -> str:
+    def _interrupt(self, msg_id: str, run: _Run) -> CellStatus:
         """Interrupt a cell that ran too long; kill the kernel if it does not stop."""
         try:
             if self._kernel_handle is not None:
@@ -600,15 +615,15 @@ class SandboxedKernel:
             elif self.kernel_pid is not None:
                 os.kill(self.kernel_pid, signal.SIGINT)
         except ProcessLookupError:
-            return "died"
+            return CellStatus.DIED
         except OSError:
             pass
         # Let the interrupted cell finish printing what it had queued, within a second budget.
         self.relay.allow(self.relay.received + self.limits.flood_bytes)
         status = self._collect(msg_id, run, time.monotonic() + 3)
-        if status in ("timeout", "flood"):  # the code ignored the interrupt, or kept flooding
+        if status in (CellStatus.TIMEOUT, CellStatus.FLOOD):  # it ignored the interrupt, or kept flooding
             self._kill_tree()
-            return "died_after_timeout" if status == "timeout" else "flood"
+            return CellStatus.DIED_AFTER_TIMEOUT if status == CellStatus.TIMEOUT else CellStatus.FLOOD
         return status
 
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import json
 import math
+import re
+from enum import StrEnum
 from typing import Any
 
 import numpy as np
@@ -185,3 +187,37 @@ def loads(text: str) -> Any:
         return int(digits)
 
     return json.loads(text, parse_constant=reject, parse_int=bounded_int)
+
+
+# ---- the harness's reply -----------------------------------------------------------------------
+
+class ReplyStatus(StrEnum):
+    """How a task went in the harness's reply (a StrEnum: it crosses the wire as its value)."""
+
+    RAN = "ran"  # called on every case: "results" holds one outcome per case (see grader.verdict)
+    MISSING = "missing"  # the notebook defines no function of the task's name
+    NOT_CALLABLE = "not_callable"  # the name is bound to something else ("type" says what)
+    HARNESS_ERROR = "harness_error"  # the task's adapter or the patched process broke the harness
+    FAILED_RUN = "failed_run"  # set by the grader, never sent: no usable reply came back ("why")
+
+
+def envelope(nonce: str, reply: Any) -> str:
+    """The line the harness prints: the reply between markers that carry the run's nonce, so that
+    the learner's own prints can neither be taken for it nor forge it without the nonce."""
+    return f"\n<<grader:{nonce}>>{dumps(reply)}<<end:{nonce}>>\n"
+
+
+class NoReply(WireError):
+    """A cell's output without the harness's reply (the kernel died first, say)."""
+
+
+def open_envelope(text: str, nonce: str) -> Any:
+    """The reply that *text* (a cell's whole output) holds for *nonce*. Raises NoReply when there
+    is none, WireError when there is one that cannot be read."""
+    match = re.search(rf"<<grader:{re.escape(nonce)}>>(.*?)<<end:{re.escape(nonce)}>>", text, re.S)
+    if match is None:
+        raise NoReply("no reply")
+    try:
+        return loads(match.group(1))
+    except (ValueError, TypeError, RecursionError) as exc:  # WireError is a ValueError
+        raise WireError(f"an unreadable reply ({type(exc).__name__})") from None

@@ -49,6 +49,9 @@ class Context:
     submissions: Path = Path("/nonexistent")  # the folder the batch is graded from
     marker: str = "/nonexistent"  # a path in the command lines of the grader's sandboxes
     canary: Path = Path("/nonexistent")  # a file outside the sandbox that must stay untouched
+    # A report that an earlier batch wrote into the same --out (late submissions, say): unlike the
+    # reports of this batch, the grader does not write it again, so a forgery there would stay.
+    earlier_report: Path = Path("/nonexistent/earlier/results.json")
     secret: str = ""  # the value of SECRET_VARIABLE in the grader's environment
     udp_port: int = 0
     tcp_port: int = 0
@@ -325,15 +328,19 @@ STEERING = [
 # ---- 6. escaping the scratch directory -----------------------------------------------------------
 
 def _write_fakes(ctx: Context) -> str:
+    # Forging this batch's own report would prove nothing: the grader writes it after every
+    # submission has run. An earlier batch's report in the same folder is never written again.
     fake = json.dumps({"score": 10, "tests": []})
-    return (f"import pathlib\nout = pathlib.Path({str(ctx.out)!r})\n"
-            f"(out / 'escape_write_results').mkdir(parents=True, exist_ok=True)\n"
-            f"(out / 'escape_write_results' / 'results.json').write_text({fake!r})\n")
+    return (f"import pathlib\nearlier = pathlib.Path({str(ctx.earlier_report)!r})\n"
+            "earlier.parent.mkdir(parents=True, exist_ok=True)\n"
+            f"earlier.write_text({fake!r})\n")
 
 
 def _write_gradebook(ctx: Context) -> str:
-    return (f"import pathlib\npathlib.Path({str(ctx.out)!r}, 'gradebook.csv')"
-            ".write_text('submission,total\\nescape_write_gradebook,10\\n')\n")
+    # The grader writes gradebook.csv last, over any file of that name; a folder of that name it
+    # cannot replace, so a write that got out would cost the whole batch its gradebook.
+    return (f"import pathlib\nbook = pathlib.Path({str(ctx.out)!r}, 'gradebook.csv')\nbook.mkdir()\n"
+            "(book / 'forged.csv').write_text('submission,total\\nescape_write_gradebook,10\\n')\n")
 
 
 def _write_anywhere(ctx: Context) -> str:

@@ -24,6 +24,10 @@ SLUG = "01_parameters_vs_hyperparameters"
 SOLUTION = REPO / "solutions" / f"{SLUG}.ipynb"
 EXERCISE = REPO / "exercises" / f"{SLUG}.ipynb"
 SEED = 7
+# Right only when the first layer size is even: its score depends on which hidden inputs are drawn.
+RIGHT_ON_EVEN = ("{indent}total = sum(a * b + b for a, b in zip(layer_sizes, layer_sizes[1:]))\n"
+                 "{indent}return total if layer_sizes[0] % 2 == 0 else total + 1\n")
+OFF_BY_BIAS = "{indent}return sum(a * b for a, b in zip(layer_sizes[:-1], layer_sizes[1:]))\n"
 
 
 def grader(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
@@ -46,6 +50,10 @@ def write(folder: Path, name: str, notebook: nbformat.NotebookNode) -> Path:
     return path
 
 
+def right_on_even_inputs() -> nbformat.NotebookNode:
+    return rewrite_function(nbformat.read(SOLUTION, as_version=4), "count_dense_params", RIGHT_ON_EVEN)
+
+
 @pytest.fixture(scope="session")
 def graded(tmp_path_factory):
     """Grade a small class once: returns (output folder, completed process)."""
@@ -57,9 +65,9 @@ def graded(tmp_path_factory):
     for later in ("learning_rate_from_run", "winner_optimism"):
         first_only = rewrite_function(first_only, later, None)
     write(class_dir, "carol_first_task_only", first_only)
-    off_by_bias = "{indent}return sum(a * b for a, b in zip(layer_sizes[:-1], layer_sizes[1:]))\n"
     write(class_dir, "dave_forgets_biases",
-          rewrite_function(nbformat.read(SOLUTION, as_version=4), "count_dense_params", off_by_bias))
+          rewrite_function(nbformat.read(SOLUTION, as_version=4), "count_dense_params", OFF_BY_BIAS))
+    write(class_dir, "erin_right_on_even_inputs", right_on_even_inputs())
     out = tmp_path_factory.mktemp("out")
     process = grader("grade", SLUG, str(class_dir), "--out", str(out), "--seed", str(SEED), "--jobs", "2")
     return out, process
@@ -109,6 +117,24 @@ def test_wrong_answer_gets_no_credit_and_a_hint(graded):
     assert "wrong value (too small)" in feedback and "Hint:" in feedback
 
 
+def test_check_says_what_the_feedback_says(graded, capsys):
+    """The real kernel's reply, judged by the grader, reads like check() in the notebook: one
+    verdict (tests/test_verdict.py proves it for every exercise, without kernels)."""
+    from grader import check
+
+    out, _ = graded
+    namespace: dict = {}
+    exec("def count_dense_params(layer_sizes):\n" + OFF_BY_BIAS.format(indent="    "), namespace)
+    check("count_dense_params", namespace["count_dense_params"])
+    printed = capsys.readouterr().out.splitlines()
+    said = [line.strip() for line in printed[1:] if line.startswith("  ") and not line.startswith("  Hint:")]
+    [test] = [t for t in results(out, "dave_forgets_biases")["tests"] if t["name"] == "count_dense_params"]
+    written = [line.removeprefix("public case ") for line in test["output"].splitlines()
+               if line.startswith("public case ")]
+    assert printed[0].startswith("✗ count_dense_params: 1 of 4 public cases pass.")
+    assert said == written == [line for line in said if "wrong value (too small)" in line] and len(said) == 3
+
+
 def test_results_follow_gradescope_schema(graded):
     out, _ = graded
     for folder in out.iterdir():
@@ -126,7 +152,7 @@ def test_gradebook_has_a_row_per_submission_and_a_column_per_task(graded):
     out, _ = graded
     rows = list(csv.DictReader((out / "gradebook.csv").open()))
     assert [r["submission"] for r in rows] == [
-        "alice_solution", "bob_blank", "carol_first_task_only", "dave_forgets_biases"]
+        "alice_solution", "bob_blank", "carol_first_task_only", "dave_forgets_biases", "erin_right_on_even_inputs"]
     assert {r["submission"]: float(r["total"]) for r in rows}["alice_solution"] == 10
     assert all(set(r) >= {"count_dense_params", "learning_rate_from_run", "winner_optimism", "total", "max"} for r in rows)
 
@@ -141,12 +167,34 @@ def test_feedback_never_shows_hidden_inputs(graded):
 
 
 def test_same_seed_same_grades(graded, tmp_path):
+    """The seed alone decides the hidden inputs. A submission that is right on some inputs only
+    shows it: graded again with the same seed it gets the same report, with another seed that
+    draws a different number of the inputs it gets right, another score. (The solution's report
+    is the same whatever is drawn, so it cannot show this.)"""
     out, _ = graded
-    again = grader("grade", SLUG, str(SOLUTION), "--out", str(tmp_path), "--seed", str(SEED))
-    assert again.returncode == 0
-    first = results(out, "alice_solution")
-    second = json.loads((tmp_path / SLUG / "results.json").read_text())
-    assert [t["output"] for t in first["tests"]] == [t["output"] for t in second["tests"]]
+    task = exercises()[SLUG].task("count_dense_params")
+
+    def even_inputs(seed: int) -> int:
+        return sum(sizes[0] % 2 == 0 for (sizes,) in task.hidden_cases(seed))
+
+    other = next(seed for seed in range(SEED + 1, SEED + 100) if even_inputs(seed) != even_inputs(SEED))
+    name = "erin_right_on_even_inputs"
+    path = write(tmp_path, name, right_on_even_inputs())
+    reports = {}
+    for label, seed in (("again", SEED), ("other", other)):
+        process = grader("grade", SLUG, str(path), "--out", str(tmp_path / label), "--seed", str(seed))
+        assert process.returncode == 0, process.stderr
+        reports[label] = results(tmp_path / label, name)
+    first = results(out, name)
+
+    def report(data: dict) -> list[tuple]:
+        return [(t["name"], t["score"], t["output"]) for t in data["tests"]]
+
+    assert report(reports["again"]) == report(first)
+    n_cases = len(task.public) + len(task.hidden_cases(SEED))
+    assert scores(out, name)["count_dense_params"] == round(2 * (1 + even_inputs(SEED)) / n_cases, 4)
+    assert reports["other"]["tests"][0]["score"] == round(2 * (1 + even_inputs(other)) / n_cases, 4)
+    assert reports["other"]["tests"][0]["score"] != first["tests"][0]["score"]
 
 
 @pytest.mark.parametrize("slug", sorted(exercises()))

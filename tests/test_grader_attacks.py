@@ -49,10 +49,12 @@ class Batch:
 
 
 def _state(ctx: Context) -> dict[str, tuple]:
-    """Modes of the grader's folders (it writes into --out), mode and times of the canary."""
+    """Modes of the grader's folders (it writes into --out), mode and times of the canary, and
+    the bytes of an earlier batch's report, which this batch's grader leaves alone."""
     canary = os.stat(ctx.canary)
     return {str(ctx.out): os.stat(ctx.out).st_mode, str(ctx.submissions): os.stat(ctx.submissions).st_mode,
-            str(ctx.canary): (canary.st_mode, canary.st_mtime_ns)}
+            str(ctx.canary): (canary.st_mode, canary.st_mtime_ns),
+            str(ctx.earlier_report): (ctx.earlier_report.read_bytes(), os.stat(ctx.earlier_report).st_mtime_ns)}
 
 
 def run_batch(base: Path, grader_prefix: list[str] = (), owner: int | None = None,
@@ -64,13 +66,16 @@ def run_batch(base: Path, grader_prefix: list[str] = (), owner: int | None = Non
         path.mkdir()
     canary = base / "instructors_file.txt"
     canary.write_text("the instructor's")
+    earlier_report = out / "earlier_batch_student" / "results.json"  # graded before, into the same --out
+    earlier_report.parent.mkdir()
+    earlier_report.write_text(json.dumps({"score": 3, "tests": []}))
     helpers = Helpers(base)
-    ctx = Context(out=out, submissions=folder, marker=str(scratch), canary=canary,
+    ctx = Context(out=out, submissions=folder, marker=str(scratch), canary=canary, earlier_report=earlier_report,
                   secret=secrets.token_hex(16), udp_port=helpers.udp_port, tcp_port=helpers.tcp_port,
                   unix_path=helpers.unix_path, abstract_name=helpers.abstract_name)
     paths = write_all(folder, ctx, attacks)
     if owner is not None:
-        for path in [base, out, folder, scratch, canary, *folder.rglob("*")]:
+        for path in [base, out, folder, scratch, canary, *out.rglob("*"), *folder.rglob("*")]:
             os.lchown(path, owner, owner)
     before = _state(ctx)
     command = [*grader_prefix, sys.executable, "-m", "grader", "grade", SLUG, str(folder), "--out", str(out),
@@ -153,11 +158,15 @@ def check_attack(out: Path, attack) -> None:
 
 def test_nothing_was_written_outside_the_sandbox(batch):
     require_confinement()
+    """Only what the grader does not write again after the attacks ran can show a write that got
+    out: a planted file, an earlier batch's report, a folder where the gradebook goes."""
     out = batch.out
     assert not (out / "planted.txt").exists()
-    assert results(out, "escape_write_results")["score"] == sum(COUNT_WRONG.values())
+    assert json.loads(batch.ctx.earlier_report.read_text())["score"] == 3  # escape_write_results
+    assert (out / "gradebook.csv").is_file()  # escape_write_gradebook
     rows = {r["submission"]: r for r in csv.DictReader((out / "gradebook.csv").open())}
     assert float(rows["escape_write_gradebook"]["total"]) == sum(COUNT_WRONG.values())
+    assert float(rows["escape_write_results"]["total"]) == sum(COUNT_WRONG.values())
 
 
 def test_no_file_outside_the_sandbox_changed_mode_or_time(batch):

@@ -1,0 +1,141 @@
+"""A failure while judging one task costs that task only: the other tasks are still scored.
+
+A test-only exercise whose spec has a comparator that raises (on wrong values, or on every hidden
+case, as a buggy spec would), and an adapter that raises on what a function returns.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from grader import compare, grade
+from grader.compare import Verdict
+from grader.spec import Case, Exercise, Task
+
+SLUG = "90_local_failures"
+
+
+def fragile(got, expected, args) -> Verdict:
+    """A comparator that assumes the value is right: it raises on anything else."""
+    if got != expected:
+        raise ValueError("this comparator cannot handle a wrong value")
+    return Verdict(True)
+
+
+def broken_on_hidden_cases(got, expected, args) -> Verdict:
+    """A comparator with a bug that only the hidden inputs (x >= 100) reach."""
+    if args[0] >= 100:
+        return Verdict(1 / 0 == got)
+    return compare.close()(got, expected, args)
+
+
+def task(name: str, comparator, call: str | None = None) -> Task:
+    return Task(name, 1.0, public=(Case((1.0,), 2.0), Case((2.0,), 4.0)),
+                hidden=lambda rng: [(float(x),) for x in rng.integers(100, 200, size=3)],
+                compare=comparator, hint="double it", call=call)
+
+
+EXERCISE = Exercise(SLUG, "local failures", tasks=(
+    task("double_plain", compare.close()),
+    task("double_fragile", fragile),
+    task("double_buggy_spec", broken_on_hidden_cases),
+    task("double_adapted", compare.close(), call="def call(fn, x):\n    return float(fn(x))\n"),
+))
+
+
+def notebook(path: Path, source: str) -> Path:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(source)]
+    nbformat.write(nb, path)
+    return path
+
+
+SOLVED = "".join(f"def {t.name}(x):\n    return 2 * x\n" for t in EXERCISE.tasks)
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory) -> dict[str, grade.SubmissionResult]:
+    folder = tmp_path_factory.mktemp("local")
+    solutions = folder / "solutions"
+    solutions.mkdir()
+    notebook(solutions / f"{SLUG}.ipynb", SOLVED)
+    wrong = SOLVED.replace("def double_fragile(x):\n    return 2 * x", "def double_fragile(x):\n    return 'two x'")
+    wrong = wrong.replace("def double_adapted(x):\n    return 2 * x", "def double_adapted(x):\n    return 'two x'")
+    paths = [notebook(folder / "solved.ipynb", SOLVED), notebook(folder / "wrong.ipynb", wrong)]
+    results = grade.grade_batch(EXERCISE, paths, seed=3, solutions_dir=solutions)
+    return {r.name: r for r in results}
+
+
+def points(result: grade.SubmissionResult) -> dict[str, float]:
+    return {t.name: t.points for t in result.tasks}
+
+
+def lines(result: grade.SubmissionResult, name: str) -> str:
+    return "\n".join(next(t for t in result.tasks if t.name == name).lines)
+
+
+def test_a_comparator_that_raises_fails_only_its_task(graded):
+    wrong = graded["wrong"]
+    assert not wrong.notes, wrong.notes  # no "the grader failed on this submission"
+    assert points(wrong) == {"double_plain": 1.0, "double_fragile": 0.0, "double_buggy_spec": 0.4,
+                             "double_adapted": 0.0}
+    assert "its value cannot be compared (ValueError)" in lines(wrong, "double_fragile")
+
+
+def test_a_buggy_spec_costs_its_task_with_a_reason_and_nothing_else(graded):
+    solved = graded["solved"]
+    assert points(solved) == {"double_plain": 1.0, "double_fragile": 1.0, "double_buggy_spec": 0.4,
+                              "double_adapted": 1.0}
+    assert "3 hidden cases: its value cannot be compared (ZeroDivisionError)" in lines(
+        solved, "double_buggy_spec")
+
+
+def test_an_adapter_that_raises_fails_only_its_task(graded):
+    said = lines(graded["wrong"], "double_adapted")
+    assert "raised ValueError: could not convert string to float" in said, said
+
+
+def test_a_fault_while_judging_one_task_costs_that_task_only(monkeypatch, tmp_path):
+    """A bug of the grader's own in judging one task (here simulated) used to zero every task."""
+    real_judge = grade.judge
+
+    def judge(case_set, raw, expected):
+        if case_set.task.name == "double_plain":
+            raise RuntimeError("a bug in the grader")
+        return real_judge(case_set, raw, expected)
+
+    monkeypatch.setattr(grade, "judge", judge)
+    solutions = tmp_path / "solutions"
+    solutions.mkdir()
+    notebook(solutions / f"{SLUG}.ipynb", SOLVED)
+    [result] = grade.grade_batch(EXERCISE, [notebook(tmp_path / "solved.ipynb", SOLVED)], seed=3,
+                                 solutions_dir=solutions)
+    assert points(result) == {"double_plain": 0.0, "double_fragile": 1.0, "double_buggy_spec": 0.4,
+                              "double_adapted": 1.0}
+    assert "the grader failed while judging this task (RuntimeError)" in lines(result, "double_plain")
+
+
+def test_a_comparator_that_raises_on_the_solution_stops_the_batch_with_a_reason(tmp_path):
+    """Before any submission runs: check() would tell learners the same, so the spec needs fixing."""
+    solutions = tmp_path / "solutions"
+    solutions.mkdir()
+    notebook(solutions / f"{SLUG}.ipynb",
+             SOLVED.replace("def double_fragile(x):\n    return 2 * x", "def double_fragile(x):\n    return 2 * x + 1"))
+    with pytest.raises(grade.GraderError, match=r"fails task double_fragile: public case double_fragile\(1.0\) "
+                                                r"returned 3.0; expected 2.0: its value cannot be compared \(ValueError\)"):
+        grade.grade_batch(EXERCISE, [notebook(tmp_path / "s.ipynb", SOLVED)], seed=3, solutions_dir=solutions)
+
+
+def test_check_reports_a_raising_comparator_or_adapter_as_a_failed_case():
+    from grader.check import run_public_cases
+
+    fragile_task = EXERCISE.task("double_fragile")
+    verdict = run_public_cases(fragile_task, lambda x: "two x")[0]
+    assert not verdict.ok and verdict.why == "its value cannot be compared (ValueError)"
+    broken = Task("double_broken_adapter", 1.0, public=(Case((1.0,), 2.0),), hidden=lambda rng: [],
+                  compare=compare.close(), hint="", call="raise RuntimeError('adapter bug')\n")
+    [verdict] = run_public_cases(broken, lambda x: 2 * x)
+    assert not verdict.ok and "the task's adapter failed (RuntimeError: adapter bug" in verdict.why
