@@ -90,7 +90,8 @@ def main() -> None:
 
     missing = probe().summary()
     print("sandbox layers: " + ("all available" if not missing else f"missing:\n{missing}"))
-    print(f"plain nbclient execution of the solution notebook: {plain_nbclient(3):.2f} s (median of 3)")
+    plain = plain_nbclient(3)
+    print(f"plain nbclient execution of the solution notebook: {plain:.2f} s (median of 3)")
     full = kernel_starts(5)
     inner = kernel_starts(5, os.environ | {"GRADER_BWRAP": "/nonexistent"})
     print(f"sandboxed kernel start: {full:.2f} s with every layer, {inner:.2f} s with Landlock and "
@@ -105,9 +106,10 @@ def main() -> None:
         klass = tmp / "class"
         klass.mkdir()
         make_class(klass, args.submissions)
+        batch: dict[int, float] = {}
         for jobs in (1, 2):
             out = tmp / f"out-{jobs}"
-            seconds = grade(klass, out, jobs)
+            seconds = batch[jobs] = grade(klass, out, jobs)
             runs = [json.loads(p.read_text())["extra_data"]["seconds"] for p in sorted(out.glob("*/results.json"))]
             # Medians: on a shared machine one slow submission must not move the figures.
             median = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
@@ -117,6 +119,10 @@ def main() -> None:
             print(f"  per submission (medians) {median['total']:.2f} s: notebook execution {median['notebook']:.2f} s, "
                   f"grader overhead {overhead:.2f} s (kernel start-up {median['startup']:.2f} s, "
                   f"task calls {median['tasks']:.2f} s, the rest {rest:.2f} s)")
+            # Issue 16's target: a submission costs at most half a plain nbclient run of the notebook.
+            print(f"  cost per submission against plain nbclient: {seconds / len(runs) / plain:.2f} "
+                  f"(wall time of the batch, reference run included, per submission; target <= 0.5)")
+        print(f"--jobs 2 speed-up: {batch[1] / batch[2]:.2f}x")
 
 
 if __name__ == "__main__":
