@@ -119,6 +119,8 @@ def test_every_exercise_has_as_many_written_questions_as_answer_blocks():
 
     for exercise in exercises().values():
         assert len(answer_cells(exercise, solution_path(exercise))) == len(exercise.written) >= 1
-        # the instructors' page says "worth 2 points on top of the tasks' 10"
+        # the instructors' page says "worth 2 points on top of the tasks' 10", and so does the exercise
         assert [q.points for q in exercise.written] == [2] and exercise.points == 10
+        text = " ".join((REPO / "exercises" / f"{exercise.slug}.md").read_text().split())
+        assert "the question at the end is worth 2 points, which your instructor gives by hand" in text
 
