@@ -19,7 +19,7 @@ import jupytext
 import nbformat
 
 CODE_BLOCK = re.compile(r"^([ \t]*)# BEGIN SOLUTION[^\n]*\n.*?^[ \t]*# END SOLUTION[^\n]*(\n|$)", re.S | re.M)
-TEXT_BLOCK = re.compile(r"<!-- BEGIN SOLUTION -->.*?<!-- END SOLUTION -->", re.S)
+TEXT_BLOCK = re.compile(r"<!-- BEGIN SOLUTION -->(.*?)<!-- END SOLUTION -->", re.S)  # group 1: the answer
 STUB = "{indent}# YOUR CODE HERE\n{indent}raise NotImplementedError"
 ANSWER_PROMPT = "**Your answer:** *(double-click this cell and write here)*"
 

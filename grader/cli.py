@@ -231,10 +231,10 @@ def _grade(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise Exit(1, f"the gradebook could not be written to {out}: {exc.strerror or exc}") from None
     print(f"seed {seed}; gradebook: {gradebook}")
-    graded = [(r.name, r.path) for r in results if not r.malformed]
-    graded += [(name, paths[work.names.index(name)]) for name, data in work.kept.items()
-               if not data["extra_data"].get("malformed")]
     order = {name: i for i, name in enumerate(work.names)}
+    graded = [(r.name, r.path) for r in results if not r.malformed]
+    graded += [(name, paths[order[name]]) for name, data in work.kept.items()
+               if not data["extra_data"].get("malformed")]
     _collect_written(exercise, sorted(graded, key=lambda item: order[item[0]]), out, args.solutions)
     return 1 if unwritten else 0
 

@@ -71,15 +71,16 @@ def plan(exercise: Exercise, paths: list[Path], out: Path, seed: int | None,
     result = Plan(paths, submission_names(paths), seed=seed, shard=shard and parse_shard(shard))
     if result.shard and seed is None:
         raise PlanError("--shard needs --seed, so that every shard draws the same hidden inputs")
-    indices = range(len(paths))
+    indices = list(range(len(paths)))
     if result.shard:
         k, n = result.shard
         indices = [i for i in indices if i % n == k - 1]
-    result.digests = {result.names[i]: digest(paths[i]) for i in range(len(paths))}
+    # Only this run's slice is read: another shard's files are that shard's work.
+    result.digests = {result.names[i]: digest(paths[i]) for i in indices}
     if not resume:
-        result.todo = list(indices)
+        result.todo = indices
         return result
-    earlier = {name: data for name in result.names if (data := _earlier(out, name)) is not None
+    earlier = {result.names[i]: data for i in indices if (data := _earlier(out, result.names[i])) is not None
                and data["extra_data"].get("exercise") == exercise.slug}
     if seed is None:
         seeds = {data["extra_data"].get("seed") for data in earlier.values()}
@@ -87,7 +88,7 @@ def plan(exercise: Exercise, paths: list[Path], out: Path, seed: int | None,
             raise PlanError(f"the reports in {out} were graded with different seeds "
                             f"({', '.join(map(str, sorted(seeds)))}): give --seed")
         result.seed = seeds.pop() if seeds else None
-    for i in range(len(paths)):
+    for i in indices:
         name = result.names[i]
         data = earlier.get(name)
         same = (data is not None and result.digests[name] is not None
@@ -95,6 +96,6 @@ def plan(exercise: Exercise, paths: list[Path], out: Path, seed: int | None,
                 and data["extra_data"].get("notebook_sha256") == result.digests[name])
         if same:
             result.kept[name] = data
-        elif i in indices:
+        else:
             result.todo.append(i)
     return result

@@ -38,8 +38,7 @@ TAG = "written"
 ANSWER_CHARS = 20_000  # of one answer, in the review file
 COMMENT_CHARS = 2_000
 FEEDBACK_HEADING = "## Written answers"
-BLOCK = re.compile(r"<!-- BEGIN SOLUTION -->(.*?)<!-- END SOLUTION -->", re.S)
-PROMPT_MARK = "**Your answer:**"
+PROMPT_MARK = "**Your answer:**"  # the start of course.exercise.ANSWER_PROMPT, kept by most learners
 
 
 class SheetError(Exception):
@@ -64,9 +63,11 @@ def _markdown_sources(notebook: dict) -> list[str]:
 
 def answer_cells(exercise: Exercise, solution: Path) -> list[AnswerCell]:
     """The exercise's written questions with their text and model answers, from the solution."""
+    from course.exercise import TEXT_BLOCK
+
     found = []
     for source in _markdown_sources(json.loads(solution.read_text(encoding="utf-8"))):
-        for match in BLOCK.finditer(source):
+        for match in TEXT_BLOCK.finditer(source):
             found.append((source[:match.start()].strip(), match.group(1).strip()))
     if len(found) != len(exercise.written):
         raise ValueError(f"exercise {exercise.slug} lists {len(exercise.written)} written questions, "
@@ -95,7 +96,7 @@ def find_answer(cell: AnswerCell, index: int, text_cells: tuple[str, ...]) -> st
 def _clean(answer: str) -> str:
     from course.exercise import ANSWER_PROMPT
 
-    return answer.replace(_normal(ANSWER_PROMPT), "").replace(ANSWER_PROMPT, "").strip()
+    return answer.replace(ANSWER_PROMPT, "").strip()
 
 
 def _fenced(text: str) -> str:
