@@ -117,7 +117,7 @@ EXERCISE = Exercise(
             compare=close(rtol=1e-6, atol=1e-12),
             hint="See 'Choosing hyperparameters: the outer loop' in chapter 1. Split the "
                  "expectation by which setting wins: setting i wins with noise z when every other "
-                 "measured score lies below mu_i + sigma z, which has a probability you can write "
+                 "measured score lies below q_i + sigma z, which has a probability you can write "
                  "with the normal CDF. That leaves a one-dimensional integral over z.",
         ),
     ),

@@ -28,7 +28,7 @@ def _build_up_cases(rng: np.random.Generator) -> list[tuple]:
 
 
 def heavy_ball_path(w0: np.ndarray, lr_curvature: np.ndarray, momentum: float, steps: int) -> np.ndarray:
-    """Weights of heavy ball from rest on L(w) = 1/2 sum(curvature * w**2): rows w_0 ... w_steps."""
+    """Weights of heavy ball from rest on loss(w) = 1/2 sum(curvature * w**2): rows w_0 ... w_steps."""
     w, v, rows = w0.copy(), np.zeros_like(w0), [w0.copy()]
     for _ in range(steps):
         v = momentum * v - lr_curvature * w  # lr * g, with g = curvature * w
