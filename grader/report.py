@@ -17,7 +17,8 @@ import tempfile
 from pathlib import Path
 
 from . import __version__
-from .grade import SubmissionResult, TaskResult, clip
+from .results import SubmissionResult, TaskResult
+from .verdict import clip
 from .notebook import shown
 from .spec import Exercise
 from .written import Mark

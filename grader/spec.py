@@ -93,6 +93,24 @@ class Exercise:
         raise KeyError(name)
 
 
+@dataclass(frozen=True)
+class CaseSet:
+    """The cases of one task in one run: public ones first, then hidden ones."""
+
+    task: Task
+    public: tuple[Case, ...]
+    hidden: tuple[tuple, ...]
+
+    @property
+    def all_args(self) -> list[tuple]:
+        return [c.args for c in self.public] + list(self.hidden)
+
+
+def draw_cases(exercise: Exercise, seed: int) -> list[CaseSet]:
+    """Every task's cases for one grading run: its public cases and hidden ones from *seed*."""
+    return [CaseSet(t, t.public, tuple(t.hidden_cases(seed))) for t in exercise.tasks]
+
+
 @lru_cache(maxsize=1)
 def exercises() -> dict[str, Exercise]:
     """Every exercise spec in grader/exercises/, by slug."""

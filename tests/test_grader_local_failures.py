@@ -11,7 +11,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from grader import compare, grade
+from grader import compare, grade, scoring
+from grader.reference import GraderError
+from grader.results import SubmissionResult
 from grader.compare import Verdict
 from grader.spec import Case, Exercise, Task
 
@@ -57,7 +59,7 @@ SOLVED = "".join(f"def {t.name}(x):\n    return 2 * x\n" for t in EXERCISE.tasks
 
 
 @pytest.fixture(scope="module")
-def graded(tmp_path_factory) -> dict[str, grade.SubmissionResult]:
+def graded(tmp_path_factory) -> dict[str, SubmissionResult]:
     folder = tmp_path_factory.mktemp("local")
     solutions = folder / "solutions"
     solutions.mkdir()
@@ -69,11 +71,11 @@ def graded(tmp_path_factory) -> dict[str, grade.SubmissionResult]:
     return {r.name: r for r in results}
 
 
-def points(result: grade.SubmissionResult) -> dict[str, float]:
+def points(result: SubmissionResult) -> dict[str, float]:
     return {t.name: t.points for t in result.tasks}
 
 
-def lines(result: grade.SubmissionResult, name: str) -> str:
+def lines(result: SubmissionResult, name: str) -> str:
     return "\n".join(next(t for t in result.tasks if t.name == name).lines)
 
 
@@ -100,14 +102,14 @@ def test_an_adapter_that_raises_fails_only_its_task(graded):
 
 def test_a_fault_while_judging_one_task_costs_that_task_only(monkeypatch, tmp_path):
     """A bug of the grader's own in judging one task (here simulated) used to zero every task."""
-    real_judge = grade.judge
+    real_judge = scoring.judge
 
     def judge(case_set, raw, expected):
         if case_set.task.name == "double_plain":
             raise RuntimeError("a bug in the grader")
         return real_judge(case_set, raw, expected)
 
-    monkeypatch.setattr(grade, "judge", judge)
+    monkeypatch.setattr(scoring, "judge", judge)
     solutions = tmp_path / "solutions"
     solutions.mkdir()
     notebook(solutions / f"{SLUG}.ipynb", SOLVED)
@@ -124,7 +126,7 @@ def test_a_comparator_that_raises_on_the_solution_stops_the_batch_with_a_reason(
     solutions.mkdir()
     notebook(solutions / f"{SLUG}.ipynb",
              SOLVED.replace("def double_fragile(x):\n    return 2 * x", "def double_fragile(x):\n    return 2 * x + 1"))
-    with pytest.raises(grade.GraderError, match=r"fails task double_fragile: public case double_fragile\(1.0\) "
+    with pytest.raises(GraderError, match=r"fails task double_fragile: public case double_fragile\(1.0\) "
                                                 r"returned 3.0; expected 2.0: its value cannot be compared \(ValueError\)"):
         grade.grade_batch(EXERCISE, [notebook(tmp_path / "s.ipynb", SOLVED)], seed=3, solutions_dir=solutions)
 

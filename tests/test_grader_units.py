@@ -270,11 +270,11 @@ def test_the_envelope_is_found_only_under_its_nonce_and_read_strictly():
 
 
 def test_a_reply_that_is_not_there_or_not_readable_fails_the_task_with_its_reason():
-    from grader.grade import _parse_harness
+    from grader.protocol import read_reply
     from grader.kernel import CellResult, CellStatus
 
     def parsed(status, stdout=""):
-        return _parse_harness(CellResult(status, stdout=stdout), "n", "f")
+        return read_reply(CellResult(status, stdout=stdout), "n", "f")
 
     assert parsed(CellStatus.MEMORY) == {"status": "failed_run", "why": "used more memory than allowed"}
     assert parsed(CellStatus.OK)["why"] == "could not be called (the grader's call was interfered with)"
