@@ -118,7 +118,7 @@ def _limits(args: argparse.Namespace) -> Limits:
 
 def _confinement(limits: Limits) -> None:
     """Refuse (--require-confinement) or warn, once per batch, when a layer is missing."""
-    from .isolation import probe
+    from .sandbox.isolation import probe
 
     confinement = probe()
     if not confinement.missing:
@@ -162,7 +162,7 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _check_sandbox(args: argparse.Namespace) -> int:
-    from .isolation import is_privileged, probe
+    from .sandbox.isolation import is_privileged, probe
 
     confinement = probe()
     if confinement.privileged:

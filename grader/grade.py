@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable
 
-from . import isolation
+from .sandbox import isolation
 from .kernel import Limits
 from .notebook import Malformed, read_submission
 from .reference import expected_values

@@ -11,7 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from . import isolation, wire
+from . import wire
+from .sandbox import isolation
 from .kernel import Limits
 from .notebook import Malformed, read_submission
 from .runner import run_tasks

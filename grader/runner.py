@@ -12,7 +12,7 @@ import secrets
 import shutil
 import time
 
-from . import isolation
+from .sandbox import isolation
 from .kernel import CellResult, CellStatus, KernelDied, Limits, SandboxedKernel, new_workdir
 from .notebook import Submission
 from .protocol import call_cell, read_reply, setup_cell

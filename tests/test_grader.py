@@ -306,7 +306,7 @@ def test_bundle_holds_what_gradescope_runs(tmp_path):
         run = archive.read("run_autograder").decode()
         mode = archive.getinfo("run_autograder").external_attr >> 16
     assert {"setup.sh", "run_autograder", "requirements.txt", "pyproject.toml", "grader/__main__.py",
-            "grader/sandbox.py", "course/data.py", f"solutions/{SLUG}.ipynb"} <= names
+            "grader/sandbox/launcher.py", "course/data.py", f"solutions/{SLUG}.ipynb"} <= names
     assert [n for n in names if n.startswith("solutions/")] == [f"solutions/{SLUG}.ipynb"]
     assert f"-m grader gradescope {SLUG}" in run and mode & 0o111
 
