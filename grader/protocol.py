@@ -1,7 +1,7 @@
 """The grader's half of the protocol with a grading kernel: the code it sends, the reply it reads.
 
 `call_cell` is the one code cell that asks the kernel to run a task's cases (the kernel's half is
-grader.harness); `read_reply` takes the printed reply out of that cell's output and checks its
+grader.inkernel.harness); `read_reply` takes the printed reply out of that cell's output and checks its
 shape, trusting it no more than anything else the submission's process printed. What the reply
 is worth is decided by grader.scoring, in this process.
 """
@@ -20,7 +20,7 @@ def setup_cell(output_bytes: int) -> str:
     """The first cell of every grading kernel: cap the output of each cell, and keep the kernel
     alive through exit() (keepkernel_on_exit: exit() in a cell ends nothing, instead of the kernel
     0.1 s later, in the middle of whichever task's cases run then)."""
-    return (f"import grader.harness\ngrader.harness.cap_output({output_bytes})\n"
+    return (f"import grader.inkernel.harness\ngrader.inkernel.harness.cap_output({output_bytes})\n"
             "get_ipython().keepkernel_on_exit = True\n")
 
 
@@ -33,7 +33,7 @@ def call_cell(task: Task, cases: list[tuple], nonce: str, time_limit: float) -> 
         "tasks": [{"function": task.name, "call": task.call,
                    "cases": [wire.encode(args) for args in cases]}],
     }
-    return ("import grader.harness as __grader_harness\n"
+    return ("import grader.inkernel.harness as __grader_harness\n"
             f"__grader_harness.run({wire.dumps(payload)!r}, globals())\n")
 
 

@@ -23,6 +23,7 @@ from typing import Any, Callable, Literal
 import numpy as np
 
 from .compare import Comparator
+from .inkernel.adapters import ADAPTERS
 
 
 @dataclass(frozen=True)
@@ -48,13 +49,16 @@ class Task:
     hidden: Callable[[np.random.Generator], list[tuple]]  # draws argument tuples
     compare: Comparator
     hint: str
-    call: str | None = None  # source of `def call(fn, *args)` when fn(*args) is not the call
+    call: str | None = None  # the adapter (grader.inkernel.adapters) when fn(*args) is not the call
     all_or_nothing: bool = False  # full points only when every case passes
     level: Level = "core"
 
     def __post_init__(self) -> None:
         if self.level not in LEVELS:
             raise ValueError(f"task {self.name}: level must be one of {LEVELS}, not {self.level!r}")
+        if self.call is not None and self.call not in ADAPTERS:
+            raise ValueError(f"task {self.name}: there is no adapter called {self.call!r}; "
+                             f"grader.inkernel.adapters has {', '.join(sorted(ADAPTERS))}")
 
     def hidden_cases(self, seed: int) -> list[tuple]:
         # A task's cases depend on the run's seed and on the task's name only, so that adding a

@@ -1,4 +1,4 @@
-"""check() and the grader reach one verdict: grader.verdict, on the outcome of grader.harness.
+"""check() and the grader reach one verdict: grader.verdict, on the outcome of grader.inkernel.harness.
 
 For every public case of every exercise, with the solution, the blank exercise and wrong answers
 (a function returning 0, one returning None), what check() tells the learner must be what the
