@@ -380,3 +380,26 @@ def test_run_steps_holds_the_learner_to_the_contract():
     with pytest.raises(ValueError, match="the new m has shape"):
         _sgd_adapter()(lambda w, g, m, t: (w - g, np.zeros(3)), *args)
 
+
+# ---- grader.casegen: the exercise specs' case generators -------------------------------------------
+
+def test_draw_keeps_the_first_cases_then_draws_with_the_index_and_redraws_a_rejected_case():
+    from grader.casegen import draw
+
+    asked: list[int] = []
+
+    def case(i: int):
+        asked.append(i)
+        return None if len(asked) in (2, 3) else (i, len(asked))  # the 2nd and 3rd draws are rejected
+
+    assert draw(4, case, first=[("first",)]) == [("first",), (1, 1), (2, 4), (3, 5)]
+    assert asked == [1, 2, 2, 2, 3]
+    assert draw(2, lambda i: (i,)) == [(0,), (1,)]
+
+
+def test_clear_of_integers_is_relative_above_one_unless_told_otherwise():
+    from grader.casegen import clear_of_integers
+
+    assert not clear_of_integers(3.0000005) and clear_of_integers(3.1)
+    assert not clear_of_integers(2e6 + 0.5) and clear_of_integers(2e6 + 0.5, relative=False)
+    assert not clear_of_integers(0.9999995) and clear_of_integers(0.5)

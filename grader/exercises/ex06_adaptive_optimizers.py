@@ -12,6 +12,7 @@ they are compared at a relative tolerance of 1e-10: float64 arithmetic reaches i
 
 import numpy as np
 
+from grader.casegen import draw
 from grader.compare import Verdict, close, exact_choice
 from grader.spec import Case, Exercise, Question, Task
 
@@ -71,26 +72,24 @@ def _moments(rng: np.random.Generator, i: int, h, target, w, tiny: bool) -> tupl
 
 
 def _amsgrad_cases(rng: np.random.Generator) -> list[tuple]:
-    cases = []
-    for i in range(10):
+    def case(i: int) -> tuple:
         tiny = i in (2, 6)
         h, target, w = _problem(rng, tiny)
         m, v, t0 = _moments(rng, i, h, target, w, tiny)
         # v_hat is never below v; past gradients that were larger leave it well above
         v_hat = v * (1 + rng.choice([0.0, 1.0], len(w)) * 10 ** rng.uniform(-1, 2, len(w)))
-        cases.append((h, target, w, m, v, v_hat, t0, *_hyper(rng, tiny), int(rng.integers(2, 9))))
-    return cases
+        return (h, target, w, m, v, v_hat, t0, *_hyper(rng, tiny), int(rng.integers(2, 9)))
+    return draw(10, case)
 
 
 def _adamw_cases(rng: np.random.Generator) -> list[tuple]:
-    cases = []
-    for i in range(10):
+    def case(i: int) -> tuple:
         tiny = i in (2, 6)
         h, target, w = _problem(rng, tiny)
         m, v, t0 = _moments(rng, i, h, target, w, tiny)
         weight_decay = float(rng.choice([0.004, 10 ** rng.uniform(-4, 0)]))
-        cases.append((h, target, w, m, v, t0, *_hyper(rng, tiny), weight_decay, int(rng.integers(2, 9))))
-    return cases
+        return (h, target, w, m, v, t0, *_hyper(rng, tiny), weight_decay, int(rng.integers(2, 9)))
+    return draw(10, case)
 
 
 def _schedule(rng: np.random.Generator, kind: int) -> np.ndarray:
@@ -107,12 +106,11 @@ def _schedule(rng: np.random.Generator, kind: int) -> np.ndarray:
 
 
 def _decay_cases(rng: np.random.Generator) -> list[tuple]:
-    cases = []
-    for i in range(8):
+    def case(i: int) -> tuple:
         rates = _schedule(rng, i % 4)
         weight_decay = float(10 ** rng.uniform(-4, 0.5))
-        cases.append((rates if i % 2 else rates.tolist(), weight_decay))
-    return cases
+        return (rates if i % 2 else rates.tolist(), weight_decay)
+    return draw(8, case)
 
 
 # ---- which_optimizer: logs of gradients and steps from five optimizers --------------------------
