@@ -3,6 +3,7 @@ decoder, the `close` comparator, the verdict of a case, and the output cap insid
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import math
@@ -403,3 +404,26 @@ def test_clear_of_integers_is_relative_above_one_unless_told_otherwise():
     assert not clear_of_integers(3.0000005) and clear_of_integers(3.1)
     assert not clear_of_integers(2e6 + 0.5) and clear_of_integers(2e6 + 0.5, relative=False)
     assert not clear_of_integers(0.9999995) and clear_of_integers(0.5)
+
+
+# ---- the harness in the kernel: a task it cannot call fails alone ----------------------------------
+
+def test_a_task_whose_adapter_the_kernel_lacks_fails_alone_with_a_reason():
+    """The kernel looks an adapter up by the name in the payload: a name it does not know (an
+    older grader package in the kernel, say) is that task's harness_error; the next task runs."""
+    from grader import scoring
+    from grader.inkernel import harness
+    from grader.spec import CaseSet
+
+    payload = {"nonce": "n", "time_limit": 1.0, "tasks": [
+        {"function": "f", "call": "no_such_adapter", "cases": [wire.encode((1.0,))]},
+        {"function": "g", "call": None, "cases": [wire.encode((1.0,))]}]}
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        harness.run(json.dumps(payload), {"f": lambda x: x, "g": lambda x: 2 * x})
+    reply = wire.open_envelope(printed.getvalue(), "n")
+    assert reply["f"] == {"status": wire.ReplyStatus.HARNESS_ERROR, "error": "KeyError: 'no_such_adapter'"}
+    assert reply["g"] == {"status": wire.ReplyStatus.RAN, "results": [{"value": wire.encode(2.0)}]}
+    task = Task("f", 1.0, public=(), hidden=lambda rng: [], compare=close(), hint="")
+    result = scoring.judge(CaseSet(task, (), ((1.0,),)), reply["f"], [1.0])
+    assert result.points == 0 and result.lines == ["f: it could not be called: KeyError: 'no_such_adapter'"]
