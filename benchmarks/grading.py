@@ -86,7 +86,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--submissions", type=int, default=20)
     args = parser.parse_args()
-    from grader.isolation import probe
+    from grader.sandbox.isolation import probe
 
     missing = probe().summary()
     print("sandbox layers: " + ("all available" if not missing else f"missing:\n{missing}"))

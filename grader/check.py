@@ -1,32 +1,40 @@
-"""`check(task, fn)`: instant feedback in the learner's notebook, on the public cases only."""
+"""`check(task, fn)`: instant feedback in the learner's notebook, on the public cases only.
+
+`import grader` loads this module, and so does the grader's call cell in a grading kernel
+(`import grader.inkernel.harness` runs `grader/__init__`). So that the kernel gets only the
+in-kernel code, the spec registry and the judging code are imported when check() is called,
+not here.
+"""
 
 from __future__ import annotations
 
-import sys
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-from . import harness
-from .spec import Task, find_task
-from .verdict import NOT_WRITTEN, CaseVerdict, judge_case, not_written, public_case_line, short
+from .inkernel import harness
+
+if TYPE_CHECKING:
+    from .spec import Task
+    from .verdict import CaseVerdict
 
 CALL_TIME_LIMIT = 10.0  # seconds per public case: long enough for any honest answer
 
 
-def run_public_cases(task: Task, fn: Callable[..., Any], notebook: dict | None = None) -> list[CaseVerdict]:
-    """Call fn on every public case exactly as the grader's kernel does (the same time limit rule:
-    after one case hangs, the rest are not called), and judge each outcome with the grader's own
-    judge (the value makes the same trip through the wire format)."""
-    try:
-        caller = harness.make_caller(task.call, notebook)
-    except Exception as exc:  # a broken adapter in the spec: this task's failure, not a traceback
-        why = f"could not be called: the task's adapter failed ({harness.describe_exception(exc)})"
-        return [CaseVerdict(False, why) for _ in task.public]
+def run_public_cases(task: Task, fn: Callable[..., Any]) -> list[CaseVerdict]:
+    """Call fn on every public case exactly as the grader's kernel does (the same adapter, the
+    same time limit rule: after one case hangs, the rest are not called), and judge each outcome
+    with the grader's own judge (the value makes the same trip through the wire format)."""
+    from .verdict import judge_case
+
+    caller = harness.make_caller(task.call)  # a name the spec checked when it was built
     outcomes = harness.run_cases(fn, caller, [case.args for case in task.public], CALL_TIME_LIMIT)
     return [judge_case(task, outcome, case.expected, case.args) for case, outcome in zip(task.public, outcomes)]
 
 
 def check(task_name: str, fn: Callable[..., Any]) -> None:
     """Run the public cases of a task and print what passed, what failed, and a hint."""
+    from .spec import find_task
+    from .verdict import NOT_WRITTEN, not_written, public_case_line, short
+
     try:
         _, task = find_task(task_name)
     except KeyError as exc:
@@ -35,8 +43,7 @@ def check(task_name: str, fn: Callable[..., Any]) -> None:
     if not callable(fn):
         print(f"check: pass the function itself, as in check({task_name!r}, {task_name}); got {short(fn, 60)}")
         return
-    notebook = sys._getframe(1).f_globals  # the learner's notebook, as the grader's kernel sees it
-    verdicts = list(zip(task.public, run_public_cases(task, fn, notebook)))
+    verdicts = list(zip(task.public, run_public_cases(task, fn)))
     failed = [(case, v) for case, v in verdicts if not v.ok]
     if not_written(v for _, v in verdicts):
         print(f"{task_name}: {NOT_WRITTEN}.")

@@ -118,7 +118,7 @@ def _limits(args: argparse.Namespace) -> Limits:
 
 def _confinement(limits: Limits) -> None:
     """Refuse (--require-confinement) or warn, once per batch, when a layer is missing."""
-    from .isolation import probe
+    from .sandbox.isolation import probe
 
     confinement = probe()
     if not confinement.missing:
@@ -134,7 +134,8 @@ def _confinement(limits: Limits) -> None:
 def _run(exercise: Exercise, paths: list[Path], args: argparse.Namespace, limits: Limits,
          jobs: int = 1, progress=None, names: list[str] | None = None) -> list:
     """Grade, adopting and finally killing any process a submission leaves behind."""
-    from .grade import ConfinementMissing, GraderError, grade_batch
+    from .grade import ConfinementMissing, grade_batch
+    from .reference import GraderError
 
     _confinement(limits)
     become_subreaper()
@@ -161,7 +162,7 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _check_sandbox(args: argparse.Namespace) -> int:
-    from .isolation import is_privileged, probe
+    from .sandbox.isolation import is_privileged, probe
 
     confinement = probe()
     if confinement.privileged:
@@ -241,7 +242,7 @@ def _grade(args: argparse.Namespace) -> int:
 
 def _collect_written(exercise: Exercise, graded: list[tuple[str, Path]], out: Path,
                      solutions: Path | None) -> None:
-    from .grade import solution_path
+    from .reference import solution_path
     from .written import write_review
 
     try:
@@ -291,7 +292,7 @@ def _gradescope(args: argparse.Namespace) -> int:
 
 def _bundle(args: argparse.Namespace) -> int:
     from .gradescope import bundle
-    from .grade import REPO, solution_path
+    from .reference import REPO, solution_path
 
     exercise = _exercise(args.exercise)
     if not solution_path(exercise).exists():

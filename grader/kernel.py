@@ -1,7 +1,7 @@
 """A sandboxed IPython kernel, driven from the grader's side.
 
-`SandboxedKernel` starts the launcher grader/sandbox.py (which confines itself further and starts ipykernel)
-inside the isolation layers grader.isolation found on this machine, talks to the kernel over ZMQ
+`SandboxedKernel` starts the launcher grader/sandbox/launcher.py (which confines itself further and starts ipykernel)
+inside the isolation layers grader.sandbox.isolation found on this machine, talks to the kernel over ZMQ
 on Unix sockets in a folder it shares with the sandbox (the sandbox has no network at all),
 through a relay that counts every byte the kernel sends (grader.relay), and
 enforces every limit from outside the sandbox:
@@ -39,7 +39,7 @@ import zmq
 from jupyter_client import BlockingKernelClient
 from jupyter_client.connect import write_connection_file
 
-from . import isolation
+from .sandbox import isolation
 from .relay import Relay
 
 PR_SET_CHILD_SUBREAPER = 36
@@ -134,7 +134,7 @@ def become_subreaper() -> None:
 DIRECT_EXTRAS = ("/proc", "/sys", "/dev/urandom", "/dev/random", "/dev/zero")
 SANDBOX_EXTRAS = ("/proc", "/sys/devices/system/cpu", "/dev/urandom", "/dev/random", "/dev/zero",
                   isolation.INSIDE_RUN + "/sandbox.json", isolation.INSIDE_RUN + "/kernel.json")
-LAUNCHER = str(Path(__file__).with_name("sandbox.py"))
+LAUNCHER = str(Path(__file__).parent / "sandbox" / "launcher.py")
 HOME_DIRS = ("tmp", ".matplotlib", ".ipython", ".jupyter", ".jupyter-data", ".jupyter-runtime")
 
 

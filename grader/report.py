@@ -11,16 +11,15 @@ import csv
 import io
 import json
 import os
-import re
 import shutil
 import tempfile
 from pathlib import Path
 
 from . import __version__
-from .grade import SubmissionResult, TaskResult, clip
+from .results import SubmissionResult, TaskResult
+from .verdict import clip
 from .notebook import shown
 from .spec import Exercise
-from .written import Mark
 
 CONFINEMENT_WARNING = ("Note for the instructor: this submission ran without some of the sandbox's "
                        "guarantees on this machine ({why}); see the instructors' appendix.")
@@ -178,85 +177,3 @@ def _exercise_of_reports(reports: dict[str, dict]) -> Exercise:
     from .spec import exercises
 
     return exercises()[next(iter(reports.values()))["extra_data"]["exercise"]]
-
-
-# ---- written answers, merged after grading (grader.written) -------------------------------------
-
-def _score_line(auto: float, exercise: Exercise, written: dict[str, float]) -> str:
-    top = sum(q.points for q in exercise.written)
-    total = auto + sum(written.values())
-    return (f"Score: **{total:g} of {exercise.points + top:g}**: {auto:g} of {exercise.points:g} for the "
-            f"tasks, {sum(written.values()):g} of {top:g} for the written answers.")
-
-
-def _merge_results(path: Path, exercise: Exercise, marks: dict[str, Mark]) -> float:
-    """Replace the written tests of one results.json; returns the tasks' own score."""
-    from .written import TAG
-
-    data = json.loads(path.read_text(encoding="utf-8"))
-    tests = [t for t in data["tests"] if TAG not in t.get("tags", [])]
-    auto = round(sum(t["score"] for t in tests), 4)
-    for q in exercise.written:
-        if q.key in marks:
-            mark = marks[q.key]
-            tests.append({"name": f"written: {q.key}", "score": mark.points, "max_score": q.points,
-                          "status": "passed" if mark.points == q.points else "failed",
-                          "output": clip(mark.comment, LINE_CHARS), "visibility": "visible", "tags": [TAG]})
-    data["tests"] = tests
-    data["score"] = round(auto + sum(m.points for m in marks.values()), 4)
-    data["extra_data"]["written"] = {key: mark.points for key, mark in marks.items()}
-    write_atomic(path, json.dumps(data, indent=2) + "\n")
-    return auto
-
-
-def _merge_feedback(path: Path, exercise: Exercise, auto: float, marks: dict[str, Mark]) -> None:
-    from .written import FEEDBACK_HEADING
-
-    text = path.read_text(encoding="utf-8").split(f"\n{FEEDBACK_HEADING}\n")[0].rstrip("\n") + "\n"
-    score = (_score_line(auto, exercise, {k: m.points for k, m in marks.items()}) if marks
-             else f"Score: **{auto:g} of {exercise.points:g}**.")
-    text = re.sub(r"^Score: \*\*.*$", lambda _: score, text, count=1, flags=re.M)
-    if not marks:
-        write_atomic(path, text)
-        return
-    lines = ["", FEEDBACK_HEADING, ""]
-    for q in exercise.written:
-        if q.key in marks:
-            lines += [f"### `{q.key}`: {marks[q.key].points:g} of {q.points:g}", ""]
-            if marks[q.key].comment:
-                lines += [clip(marks[q.key].comment, LINE_CHARS), ""]
-    write_atomic(path, text + "\n".join(lines))
-
-
-def _merge_gradebook(path: Path, exercise: Exercise, marks: dict[str, dict[str, Mark]]) -> None:
-    rows = list(csv.reader(io.StringIO(path.read_text(encoding="utf-8"))))
-    header, body = rows[0], rows[1:]
-    tasks = [t.name for t in exercise.tasks]
-    columns = [f"written: {q.key}" for q in exercise.written]
-    keep = [i for i, name in enumerate(header) if name not in columns]
-    header = [header[i] for i in keep]
-    at = header.index("total")
-    out = [header[:at] + columns + header[at:]]
-    for row in body:
-        row = [row[i] for i in keep]
-        theirs = marks.get(row[0], {})
-        given = [f"{theirs[q.key].points:g}" if q.key in theirs else "" for q in exercise.written]
-        auto = sum(float(row[header.index(t)] or 0) for t in tasks)
-        row[header.index("total")] = f"{auto + sum(m.points for m in theirs.values()):g}"
-        row[header.index("max")] = f"{exercise.points + sum(q.points for q in exercise.written):g}"
-        out.append(row[:at] + given + row[at:])
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerows(out)
-    write_atomic(path, buffer.getvalue())
-
-
-def merge_written(out: Path, exercise: Exercise, marks: dict[str, dict[str, Mark]]) -> None:
-    """Fold hand-given points into every report of a graded folder; merging twice changes nothing."""
-    for results in sorted(out.glob("*/results.json")):
-        name = results.parent.name
-        theirs = marks.get(name, {})
-        auto = _merge_results(results, exercise, theirs)
-        if (results.parent / "feedback.md").is_file():
-            _merge_feedback(results.parent / "feedback.md", exercise, auto, theirs)
-    if (out / "gradebook.csv").is_file():
-        _merge_gradebook(out / "gradebook.csv", exercise, marks)

@@ -23,6 +23,7 @@ from typing import Any, Callable, Literal
 import numpy as np
 
 from .compare import Comparator
+from .inkernel.adapters import ADAPTERS
 
 
 @dataclass(frozen=True)
@@ -48,13 +49,16 @@ class Task:
     hidden: Callable[[np.random.Generator], list[tuple]]  # draws argument tuples
     compare: Comparator
     hint: str
-    call: str | None = None  # source of `def call(fn, *args)` when fn(*args) is not the call
+    call: str | None = None  # the adapter (grader.inkernel.adapters) when fn(*args) is not the call
     all_or_nothing: bool = False  # full points only when every case passes
     level: Level = "core"
 
     def __post_init__(self) -> None:
         if self.level not in LEVELS:
             raise ValueError(f"task {self.name}: level must be one of {LEVELS}, not {self.level!r}")
+        if self.call is not None and self.call not in ADAPTERS:
+            raise ValueError(f"task {self.name}: there is no adapter called {self.call!r}; "
+                             f"grader.inkernel.adapters has {', '.join(sorted(ADAPTERS))}")
 
     def hidden_cases(self, seed: int) -> list[tuple]:
         # A task's cases depend on the run's seed and on the task's name only, so that adding a
@@ -91,6 +95,24 @@ class Exercise:
             if t.name == name:
                 return t
         raise KeyError(name)
+
+
+@dataclass(frozen=True)
+class CaseSet:
+    """The cases of one task in one run: public ones first, then hidden ones."""
+
+    task: Task
+    public: tuple[Case, ...]
+    hidden: tuple[tuple, ...]
+
+    @property
+    def all_args(self) -> list[tuple]:
+        return [c.args for c in self.public] + list(self.hidden)
+
+
+def draw_cases(exercise: Exercise, seed: int) -> list[CaseSet]:
+    """Every task's cases for one grading run: its public cases and hidden ones from *seed*."""
+    return [CaseSet(t, t.public, tuple(t.hidden_cases(seed))) for t in exercise.tasks]
 
 
 @lru_cache(maxsize=1)

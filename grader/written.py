@@ -29,7 +29,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .notebook import Malformed, read_submission
+from .report import LINE_CHARS, write_atomic
 from .spec import Exercise, Question, exercises
+from .verdict import clip
 
 FOLDER = "written"
 SHEET = "points.csv"
@@ -109,8 +111,6 @@ def _fenced(text: str) -> str:
 def write_review(out: Path, exercise: Exercise, solution: Path,
                  graded: list[tuple[str, Path]]) -> list[Path]:
     """Review files and the points sheet for the (name, path) submissions that were graded."""
-    from .report import write_atomic
-
     if not exercise.written:
         return []
     cells = answer_cells(exercise, solution)
@@ -159,8 +159,6 @@ def _read_sheet(path: Path) -> list[dict[str, str]]:
 
 def _write_sheet(path: Path, exercise: Exercise, names: list[str]) -> Path:
     """One row per submission and question; rows already filled in are kept as they are."""
-    from .report import write_atomic
-
     try:
         kept = {(r["submission"], r["question"]): r for r in _read_sheet(path)}
     except SheetError:
@@ -224,10 +222,86 @@ def _exercise_of(out: Path) -> Exercise:
     raise SheetError(f"{out} holds no results.json of a known exercise: is it a `grade --out` folder?")
 
 
+# ---- merging the points into the reports that `grade` wrote ---------------------------------------
+
+def _score_line(auto: float, exercise: Exercise, written: dict[str, float]) -> str:
+    top = sum(q.points for q in exercise.written)
+    total = auto + sum(written.values())
+    return (f"Score: **{total:g} of {exercise.points + top:g}**: {auto:g} of {exercise.points:g} for the "
+            f"tasks, {sum(written.values()):g} of {top:g} for the written answers.")
+
+
+def _merge_results(path: Path, exercise: Exercise, marks: dict[str, Mark]) -> float:
+    """Replace the written tests of one results.json; returns the tasks' own score."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    tests = [t for t in data["tests"] if TAG not in t.get("tags", [])]
+    auto = round(sum(t["score"] for t in tests), 4)
+    for q in exercise.written:
+        if q.key in marks:
+            mark = marks[q.key]
+            tests.append({"name": f"written: {q.key}", "score": mark.points, "max_score": q.points,
+                          "status": "passed" if mark.points == q.points else "failed",
+                          "output": clip(mark.comment, LINE_CHARS), "visibility": "visible", "tags": [TAG]})
+    data["tests"] = tests
+    data["score"] = round(auto + sum(m.points for m in marks.values()), 4)
+    data["extra_data"]["written"] = {key: mark.points for key, mark in marks.items()}
+    write_atomic(path, json.dumps(data, indent=2) + "\n")
+    return auto
+
+
+def _merge_feedback(path: Path, exercise: Exercise, auto: float, marks: dict[str, Mark]) -> None:
+    text = path.read_text(encoding="utf-8").split(f"\n{FEEDBACK_HEADING}\n")[0].rstrip("\n") + "\n"
+    score = (_score_line(auto, exercise, {k: m.points for k, m in marks.items()}) if marks
+             else f"Score: **{auto:g} of {exercise.points:g}**.")
+    text = re.sub(r"^Score: \*\*.*$", lambda _: score, text, count=1, flags=re.M)
+    if not marks:
+        write_atomic(path, text)
+        return
+    lines = ["", FEEDBACK_HEADING, ""]
+    for q in exercise.written:
+        if q.key in marks:
+            lines += [f"### `{q.key}`: {marks[q.key].points:g} of {q.points:g}", ""]
+            if marks[q.key].comment:
+                lines += [clip(marks[q.key].comment, LINE_CHARS), ""]
+    write_atomic(path, text + "\n".join(lines))
+
+
+def _merge_gradebook(path: Path, exercise: Exercise, marks: dict[str, dict[str, Mark]]) -> None:
+    rows = list(csv.reader(io.StringIO(path.read_text(encoding="utf-8"))))
+    header, body = rows[0], rows[1:]
+    tasks = [t.name for t in exercise.tasks]
+    columns = [f"written: {q.key}" for q in exercise.written]
+    keep = [i for i, name in enumerate(header) if name not in columns]
+    header = [header[i] for i in keep]
+    at = header.index("total")
+    out = [header[:at] + columns + header[at:]]
+    for row in body:
+        row = [row[i] for i in keep]
+        theirs = marks.get(row[0], {})
+        given = [f"{theirs[q.key].points:g}" if q.key in theirs else "" for q in exercise.written]
+        auto = sum(float(row[header.index(t)] or 0) for t in tasks)
+        row[header.index("total")] = f"{auto + sum(m.points for m in theirs.values()):g}"
+        row[header.index("max")] = f"{exercise.points + sum(q.points for q in exercise.written):g}"
+        out.append(row[:at] + given + row[at:])
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows(out)
+    write_atomic(path, buffer.getvalue())
+
+
+def merge_written(out: Path, exercise: Exercise, marks: dict[str, dict[str, Mark]]) -> None:
+    """Fold hand-given points into every report of a graded folder; merging twice changes nothing."""
+    for results in sorted(out.glob("*/results.json")):
+        name = results.parent.name
+        theirs = marks.get(name, {})
+        auto = _merge_results(results, exercise, theirs)
+        if (results.parent / "feedback.md").is_file():
+            _merge_feedback(results.parent / "feedback.md", exercise, auto, theirs)
+    if (out / "gradebook.csv").is_file():
+        _merge_gradebook(out / "gradebook.csv", exercise, marks)
+
+
 def merge(out: Path) -> tuple[int, int]:
     """Fold the sheet's points into every report; returns (marks merged, rows still empty)."""
-    from .report import merge_written
-
     exercise = _exercise_of(out)
     marks, empty = read_marks(out, exercise)
     merge_written(out, exercise, marks)

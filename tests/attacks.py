@@ -200,7 +200,7 @@ ALWAYS_EQUAL = """class Anything:
     def __hash__(self): return 0
 """
 
-FORGE_HARNESS = """import grader.harness, json, sys
+FORGE_HARNESS = """import grader.inkernel.harness, json, sys
 from grader import wire
 from grader.spec import exercises
 _public = {t.name: [c.expected for c in t.public] for t in exercises()["01_parameters_vs_hyperparameters"].tasks}
@@ -214,7 +214,7 @@ def _forged_run(payload_json, namespace):
         out[task["function"]] = {"status": "ran", "results": results}
     nonce = payload["nonce"]
     sys.stdout.write(f"<<grader:{nonce}>>{wire.dumps(out)}<<end:{nonce}>>")
-grader.harness.run = _forged_run
+grader.inkernel.harness.run = _forged_run
 """
 
 FOOLING = [
@@ -695,7 +695,7 @@ MEMORY = [
 
 # ---- 15. reports (item 8) ---------------------------------------------------------------------------
 
-FORGE_VALUES = """import grader.harness, json, sys
+FORGE_VALUES = """import grader.inkernel.harness, json, sys
 def _forged_run(payload_json, namespace):
     payload = json.loads(payload_json)
     out = {}
@@ -704,7 +704,7 @@ def _forged_run(payload_json, namespace):
         out[task["function"]] = {"status": "ran", "results": results}
     nonce = payload["nonce"]
     sys.stdout.write(f"<<grader:{nonce}>>{json.dumps(out)}<<end:{nonce}>>")
-grader.harness.run = _forged_run
+grader.inkernel.harness.run = _forged_run
 """
 
 REPORTS = [

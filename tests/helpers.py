@@ -74,7 +74,7 @@ REQUIRED = os.environ.get("REQUIRE_CONFINEMENT") == "1"
 
 def require_confinement() -> None:
     """Skip, or fail where confinement is required (CI), when an isolation layer is missing."""
-    from grader import isolation
+    from grader.sandbox import isolation
 
     missing = isolation.probe().summary()
     if missing:

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from grader.exercises.ex05_momentum import recorded_runs
-from grader.grade import draw_cases, expected_values
+from grader.reference import expected_values
+from grader.spec import draw_cases
 from grader.kernel import Limits
 from grader.spec import exercises
 

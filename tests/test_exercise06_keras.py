@@ -15,7 +15,9 @@ import numpy as np
 import nbformat
 import pytest
 
-from grader.grade import draw_cases, expected_values, grade_batch
+from grader.grade import grade_batch
+from grader.reference import expected_values
+from grader.spec import draw_cases
 from grader.kernel import Limits
 from grader.spec import exercises
 from tests.helpers import REPO, require_confinement

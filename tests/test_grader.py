@@ -306,7 +306,7 @@ def test_bundle_holds_what_gradescope_runs(tmp_path):
         run = archive.read("run_autograder").decode()
         mode = archive.getinfo("run_autograder").external_attr >> 16
     assert {"setup.sh", "run_autograder", "requirements.txt", "pyproject.toml", "grader/__main__.py",
-            "grader/sandbox.py", "course/data.py", f"solutions/{SLUG}.ipynb"} <= names
+            "grader/sandbox/launcher.py", "course/data.py", f"solutions/{SLUG}.ipynb"} <= names
     assert [n for n in names if n.startswith("solutions/")] == [f"solutions/{SLUG}.ipynb"]
     assert f"-m grader gradescope {SLUG}" in run and mode & 0o111
 
@@ -315,7 +315,7 @@ def test_a_kernel_that_fails_to_start_is_started_again(monkeypatch):
     """A start failure happens before any submitted code runs (a port taken by another grading
     run between choosing and binding it, say), so it must cost a retry, not the submission's
     points; only repeated failures are reported."""
-    from grader import grade, kernel
+    from grader import grade, kernel, reference
 
     real_start = kernel.SandboxedKernel.start
     starts: list[int] = []
@@ -334,7 +334,7 @@ def test_a_kernel_that_fails_to_start_is_started_again(monkeypatch):
 
     monkeypatch.setattr(kernel.SandboxedKernel, "start",
                         lambda self: (_ for _ in ()).throw(kernel.KernelDied("the kernel exited while starting")))
-    with pytest.raises(grade.GraderError, match="could not start: the kernel exited while starting"):
+    with pytest.raises(reference.GraderError, match="could not start: the kernel exited while starting"):
         grade.grade_batch(exercises()[SLUG], [SOLUTION], seed=SEED)  # no reference values at all
 
 

@@ -5,7 +5,7 @@ its feedback.md, no traceback from the grader, and the rest of the batch graded 
 batch runs as the user running the tests; when that is root (CI), the isolation attacks are also
 graded by an unprivileged grader, and a machine without user namespaces is simulated.
 
-Attacks marked `confined` need every isolation layer (grader.isolation). Where one is missing
+Attacks marked `confined` need every isolation layer (grader.sandbox.isolation). Where one is missing
 they are skipped, unless REQUIRE_CONFINEMENT=1 (set by .ci/run), which makes that a failure.
 """
 
@@ -26,7 +26,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from grader import isolation
+from grader.sandbox import isolation
 from tests.attacks import (ATTACKS, COUNT_WRONG, FULL, HONEST, LEFTOVER, LONG_NAME, SECRET_VARIABLE, SLUG, SOLUTION,
                            Context, Helpers, write_all)
 from tests.helpers import REPO, require_confinement
@@ -186,7 +186,7 @@ def survivors(marker: str) -> list[str]:
             cmdline = " ".join(proc.info["cmdline"] or [])
         except psutil.Error:
             continue
-        if LEFTOVER in cmdline or "sleep 4242" in cmdline or ("grader/sandbox.py" in cmdline and marker in cmdline):
+        if LEFTOVER in cmdline or "sleep 4242" in cmdline or ("grader/sandbox/launcher.py" in cmdline and marker in cmdline):
             found.append(f"{proc.pid}: {cmdline[:200]}")
     return found
 

@@ -3,6 +3,7 @@ decoder, the `close` comparator, the verdict of a case, and the output cap insid
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import math
@@ -13,7 +14,7 @@ import pytest
 
 from grader import wire
 from grader.compare import close, exact_int
-from grader.harness import CappedStream
+from grader.inkernel.harness import CappedStream
 from grader.spec import Case, Task, exercises
 from grader.verdict import judge_case
 
@@ -270,11 +271,11 @@ def test_the_envelope_is_found_only_under_its_nonce_and_read_strictly():
 
 
 def test_a_reply_that_is_not_there_or_not_readable_fails_the_task_with_its_reason():
-    from grader.grade import _parse_harness
+    from grader.protocol import read_reply
     from grader.kernel import CellResult, CellStatus
 
     def parsed(status, stdout=""):
-        return _parse_harness(CellResult(status, stdout=stdout), "n", "f")
+        return read_reply(CellResult(status, stdout=stdout), "n", "f")
 
     assert parsed(CellStatus.MEMORY) == {"status": "failed_run", "why": "used more memory than allowed"}
     assert parsed(CellStatus.OK)["why"] == "could not be called (the grader's call was interfered with)"
@@ -284,18 +285,20 @@ def test_a_reply_that_is_not_there_or_not_readable_fails_the_task_with_its_reaso
     assert good == {"status": "ran", "results": [{"value": {"t": "none"}}]}
 
 
-# ---- the adapters (Task.call), which run in the learner's kernel as source text ----------------------
+# ---- the adapters (Task.call): functions of grader.inkernel.adapters, named in the payload -------
 
 ADAPTED = [(slug, task) for slug, exercise in exercises().items() for task in exercise.tasks if task.call]
 
 
-@pytest.mark.parametrize(("slug", "task"), ADAPTED, ids=[f"{s}:{t.name}" for s, t in ADAPTED])
-def test_every_adapter_compiles_defines_call_and_passes_a_public_case_through(slug, task):
-    """Adapters are source in strings that no linter reads: each must at least define `call` and
-    carry a public case to a function and its value back."""
-    from grader.harness import make_caller
+def test_some_task_uses_an_adapter():
+    assert ADAPTED, "no task names an adapter: the tests below would test nothing"
 
-    caller = make_caller(task.call, {})
+
+@pytest.mark.parametrize(("slug", "task"), ADAPTED, ids=[f"{s}:{t.name}" for s, t in ADAPTED])
+def test_every_adapter_a_task_names_passes_a_public_case_through(slug, task):
+    """The adapter a spec names carries a public case to the learner's function."""
+    from grader.inkernel.harness import make_caller
+
     seen: list[tuple] = []
 
     def spy(*args):
@@ -303,16 +306,51 @@ def test_every_adapter_compiles_defines_call_and_passes_a_public_case_through(sl
         raise LookupError("spy")
 
     with pytest.raises(LookupError, match="spy"):
-        caller(spy, *task.public[0].args)
+        make_caller(task.call)(spy, *task.public[0].args)
     assert seen, f"{task.name}: the adapter never called the learner's function"
 
 
-def _sgd_adapter():
-    from grader.adapters import RUN_STEPS
-    from grader.harness import make_caller
+def test_a_task_that_names_no_adapter_calls_the_function_directly_and_an_unknown_name_is_refused():
+    from grader.inkernel.harness import make_caller
 
-    return make_caller(RUN_STEPS + "def call(fn, h, target, w, m, steps):\n"
-                                   "    return _run(lambda w, g, s, t: fn(w, g, s[0], t), h, target, w, [m], steps, 1, ['m'])\n")
+    assert make_caller(None)(lambda a, b: a - b, 5, 3) == 2
+    with pytest.raises(ValueError, match="there is no adapter called 'amsgrad_stepz'; grader.inkernel.adapters has "
+                                         "adamw_steps, amsgrad_steps"):
+        Task("t", 1.0, public=(), hidden=lambda rng: [], compare=close(), hint="", call="amsgrad_stepz")
+
+
+def test_the_step_adapters_pass_each_argument_in_its_place_and_feed_the_state_back():
+    """amsgrad_steps and adamw_steps call the learner's step with the arguments in the order of
+    its signature, and feed back its state: a spy records every call."""
+    from grader.inkernel.adapters import adamw_steps, amsgrad_steps
+
+    calls = []
+
+    def spy(n_state: int):
+        def step(*args):  # w, g, then the state: returns each plus one
+            calls.append(args)
+            return tuple(np.array(a) + 1 for a in (args[0], *args[2:2 + n_state]))
+        return step
+
+    h, target, w = np.array([2.0]), np.array([0.5]), np.array([1.5])
+    out = amsgrad_steps(spy(3), h, target, w, np.array([0.1]), np.array([0.2]), np.array([0.3]), 7,
+                        0.01, 0.9, 0.999, 1e-7, 2)
+    assert [c[5:] for c in calls] == [(7, 0.01, 0.9, 0.999, 1e-7), (8, 0.01, 0.9, 0.999, 1e-7)]
+    assert calls[0][1][0] == pytest.approx(2.0) and calls[1][0][0] == pytest.approx(2.5)  # g = h (w - target)
+    assert calls[1][2][0] == pytest.approx(1.1) and calls[1][4][0] == pytest.approx(1.3)  # m, v_hat fed back
+    assert [a.shape for a in out] == [(2, 1)] * 4
+
+    calls.clear()
+    out = adamw_steps(spy(2), h, target, w, np.array([0.1]), np.array([0.2]), 3, 0.01, 0.9, 0.999, 1e-7, 0.004, 1)
+    assert [c[4:] for c in calls] == [(3, 0.01, 0.9, 0.999, 1e-7, 0.004)]
+    assert [a.shape for a in out] == [(1, 1)] * 3
+
+
+def _sgd_adapter():
+    from grader.inkernel.adapters import run_steps
+
+    return lambda fn, h, target, w, m, steps: run_steps(lambda w, g, s, t: fn(w, g, s[0], t),
+                                                        h, target, w, [m], steps, 1, ["m"])
 
 
 def test_run_steps_feeds_state_back_and_returns_one_row_per_step():
@@ -342,3 +380,50 @@ def test_run_steps_holds_the_learner_to_the_contract():
         _sgd_adapter()(lambda w, g, m, t: w - g, *args)
     with pytest.raises(ValueError, match="the new m has shape"):
         _sgd_adapter()(lambda w, g, m, t: (w - g, np.zeros(3)), *args)
+
+
+# ---- grader.casegen: the exercise specs' case generators -------------------------------------------
+
+def test_draw_keeps_the_first_cases_then_draws_with_the_index_and_redraws_a_rejected_case():
+    from grader.casegen import draw
+
+    asked: list[int] = []
+
+    def case(i: int):
+        asked.append(i)
+        return None if len(asked) in (2, 3) else (i, len(asked))  # the 2nd and 3rd draws are rejected
+
+    assert draw(4, case, first=[("first",)]) == [("first",), (1, 1), (2, 4), (3, 5)]
+    assert asked == [1, 2, 2, 2, 3]
+    assert draw(2, lambda i: (i,)) == [(0,), (1,)]
+
+
+def test_clear_of_integers_is_relative_above_one_unless_told_otherwise():
+    from grader.casegen import clear_of_integers
+
+    assert not clear_of_integers(3.0000005) and clear_of_integers(3.1)
+    assert not clear_of_integers(2e6 + 0.5) and clear_of_integers(2e6 + 0.5, relative=False)
+    assert not clear_of_integers(0.9999995) and clear_of_integers(0.5)
+
+
+# ---- the harness in the kernel: a task it cannot call fails alone ----------------------------------
+
+def test_a_task_whose_adapter_the_kernel_lacks_fails_alone_with_a_reason():
+    """The kernel looks an adapter up by the name in the payload: a name it does not know (an
+    older grader package in the kernel, say) is that task's harness_error; the next task runs."""
+    from grader import scoring
+    from grader.inkernel import harness
+    from grader.spec import CaseSet
+
+    payload = {"nonce": "n", "time_limit": 1.0, "tasks": [
+        {"function": "f", "call": "no_such_adapter", "cases": [wire.encode((1.0,))]},
+        {"function": "g", "call": None, "cases": [wire.encode((1.0,))]}]}
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        harness.run(json.dumps(payload), {"f": lambda x: x, "g": lambda x: 2 * x})
+    reply = wire.open_envelope(printed.getvalue(), "n")
+    assert reply["f"] == {"status": wire.ReplyStatus.HARNESS_ERROR, "error": "KeyError: 'no_such_adapter'"}
+    assert reply["g"] == {"status": wire.ReplyStatus.RAN, "results": [{"value": wire.encode(2.0)}]}
+    task = Task("f", 1.0, public=(), hidden=lambda rng: [], compare=close(), hint="")
+    result = scoring.judge(CaseSet(task, (), ((1.0,),)), reply["f"], [1.0])
+    assert result.points == 0 and result.lines == ["f: it could not be called: KeyError: 'no_such_adapter'"]

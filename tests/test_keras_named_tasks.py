@@ -16,7 +16,7 @@ import nbformat
 import numpy as np
 import pytest
 
-from grader import grade
+from grader import grade, reference, spec
 from grader.kernel import Limits
 from grader.spec import exercises
 from tests.helpers import REPO, require_confinement
@@ -30,8 +30,8 @@ FLOAT32 = dict(rtol=2e-6, atol=1e-12)
 def solution_answers(slug: str, task_name: str, seed: int) -> list[tuple[tuple, object]]:
     """(arguments, the solution's answer) for every public and hidden case, as the grader gets them."""
     exercise = exercises()[slug]
-    case_sets = grade.draw_cases(exercise, seed)
-    expected = grade.expected_values(exercise, case_sets, Limits())
+    case_sets = spec.draw_cases(exercise, seed)
+    expected = reference.expected_values(exercise, case_sets, Limits())
     [case_set] = [c for c in case_sets if c.task.name == task_name]
     return list(zip(case_set.all_args, expected[task_name]))
 

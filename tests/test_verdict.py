@@ -1,10 +1,10 @@
-"""check() and the grader reach one verdict: grader.verdict, on the outcome of grader.harness.
+"""check() and the grader reach one verdict: grader.verdict, on the outcome of grader.inkernel.harness.
 
 For every public case of every exercise, with the solution, the blank exercise and wrong answers
 (a function returning 0, one returning None), what check() tells the learner must be what the
 grader writes in the feedback. The grader's side runs here exactly as in its kernel (the code
-`grade._harness_code` sends, its printed reply parsed by `grade._parse_harness` and judged by
-`grade.judge`), in this process: the kernel only carries that reply, and test_grader.py checks
+`protocol.call_cell` sends, its printed reply read by `protocol.read_reply` and scored by
+`scoring.judge`), in this process: the kernel only carries that reply, and test_grader.py checks
 the real kernel's feedback against check() on one exercise.
 """
 
@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 
 import importlib
-from grader import grade, wire
+from grader import protocol, scoring, wire
 from grader.kernel import CellResult
-from grader.spec import Task, exercises
+from grader.spec import CaseSet, Task, exercises
 from grader.verdict import NOT_WRITTEN, not_written_line
 from tests.helpers import REPO, notebook_namespace
 
@@ -38,11 +38,11 @@ CALL_SECONDS = 0.2  # for check() and the harness alike, so that a hanging answe
 def harness_reply(task: Task, notebook: dict, cases: list[tuple]) -> dict:
     """What the grading kernel replies for one task, run in this process on *notebook*."""
     nonce = "0" * 32
-    code = grade._harness_code(task, cases, nonce, time_limit=CALL_SECONDS)
+    code = protocol.call_cell(task, cases, nonce, time_limit=CALL_SECONDS)
     stdout = io.StringIO()
     with contextlib.redirect_stdout(stdout):
         exec(code, notebook)
-    return grade._parse_harness(CellResult("ok", stdout=stdout.getvalue()), nonce, task.name)
+    return protocol.read_reply(CellResult("ok", stdout=stdout.getvalue()), nonce, task.name)
 
 
 @functools.lru_cache(maxsize=None)
@@ -77,9 +77,9 @@ def check_says(task: Task, fn, notebook: dict) -> tuple[int, list[str]]:
 
 
 def grader_says(slug: str, task: Task, notebook: dict) -> tuple[int, list[str]]:
-    case_set = grade.CaseSet(task, task.public, ())  # the public cases only, as check() runs
+    case_set = CaseSet(task, task.public, ())  # the public cases only, as check() runs
     raw = harness_reply(task, notebook, case_set.all_args)
-    result = grade.judge(case_set, raw, solution_values(slug, task.name))
+    result = scoring.judge(case_set, raw, solution_values(slug, task.name))
     return result.public_passed, result.lines[:3]  # check() shows three
 
 

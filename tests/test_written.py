@@ -114,7 +114,7 @@ def test_merge_needs_a_graded_folder(tmp_path):
 
 
 def test_every_exercise_has_as_many_written_questions_as_answer_blocks():
-    from grader.grade import solution_path
+    from grader.reference import solution_path
     from grader.written import answer_cells
 
     for exercise in exercises().values():

@@ -26,7 +26,7 @@ import struct
 import sys
 from pathlib import Path
 
-from grader import cgroups, seccomp
+from grader.sandbox import cgroups, seccomp
 
 CLONE_NEWNS = 0x00020000
 MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18

@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from grader.casegen import draw
 from grader.compare import close, exact_int
 from grader.spec import Case, Exercise, Question, Task
 
@@ -11,11 +12,10 @@ SQRT_PI = float(np.sqrt(np.pi))
 
 
 def _layer_sizes(rng: np.random.Generator) -> list[tuple]:
-    cases = [([int(rng.integers(1, 50))],)]  # one size: no layer, no parameters
-    for _ in range(7):
+    def case(_: int) -> tuple:
         depth = int(rng.integers(2, 6))
-        cases.append(([int(n) for n in rng.integers(1, 300, size=depth)],))
-    return cases
+        return ([int(n) for n in rng.integers(1, 300, size=depth)],)
+    return draw(8, case, first=[([int(rng.integers(1, 50))],)])  # one size: no layer, no parameters
 
 
 def _line_path(x: np.ndarray, y: np.ndarray, lr: float, start: np.ndarray, steps: int) -> np.ndarray:
@@ -29,8 +29,7 @@ def _line_path(x: np.ndarray, y: np.ndarray, lr: float, start: np.ndarray, steps
 
 
 def _runs(rng: np.random.Generator) -> list[tuple]:
-    cases = []
-    for i in range(8):
+    def case(i: int) -> tuple:
         n = int(rng.integers(1, 30))
         x = rng.uniform(-2, 2, n) + rng.uniform(-1, 2)
         y = rng.uniform(-3, 3) * x + rng.uniform(-2, 2) + rng.normal(0, 0.3, n)
@@ -40,13 +39,12 @@ def _runs(rng: np.random.Generator) -> list[tuple]:
         # mostly stable rates, from crawling to zig-zagging; one in four past the edge
         lr = edge * float(rng.uniform(1.05, 1.4) if i % 4 == 3 else 10 ** rng.uniform(-2.5, -0.02))
         start = rng.uniform(-3, 3, 2)
-        cases.append((x, y, _line_path(x, y, lr, start, int(rng.integers(1, 25)))))
-    return cases
+        return (x, y, _line_path(x, y, lr, start, int(rng.integers(1, 25))))
+    return draw(8, case)
 
 
 def _score_tables(rng: np.random.Generator) -> list[tuple]:
-    cases = []
-    for i in range(9):
+    def case(i: int) -> tuple:
         noise_sd = float(10 ** rng.uniform(-2.7, -1.3))
         k = int(rng.integers(2, 13))
         if i % 3 == 0:  # equally good settings, up to a large search
@@ -56,10 +54,9 @@ def _score_tables(rng: np.random.Generator) -> list[tuple]:
             contender = leader - noise_sd * float(rng.uniform(0, 2))
             scores = [leader, contender, *(float(s) for s in rng.uniform(0.5, leader, k - 2))]
             scores = [scores[j] for j in rng.permutation(k)]
-        cases.append((scores, noise_sd))
+        return (scores, noise_sd)
     # nobody to beat; last, so that no answer of a public case lines up with it
-    cases.append(([float(rng.uniform(0.5, 0.99))], float(rng.uniform(0.005, 0.05))))
-    return cases
+    return draw(9, case) + [([float(rng.uniform(0.5, 0.99))], float(rng.uniform(0.005, 0.05)))]
 
 
 EXERCISE = Exercise(

@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from grader.casegen import draw
 from grader.compare import close
 from grader.spec import Case, Exercise, Question, Task
 
@@ -29,18 +30,16 @@ def _hessians(rng: np.random.Generator) -> list[tuple]:
 
 
 def _shrink_cases(rng: np.random.Generator) -> list[tuple]:
-    cases = []
-    for i in range(10):
+    def case(i: int) -> tuple:
         hessian = float(10 ** rng.uniform(-2, 2)) if i % 3 == 0 else _spd(rng, int(rng.integers(2, 5)))
         # mostly stable rates, from slow to zig-zagging; one in five past the edge
         lr = _edge(hessian) * float(rng.uniform(1.0, 1.3) if i % 5 == 4 else rng.uniform(0.02, 0.98))
-        cases.append((hessian, lr, float(10 ** rng.uniform(-9, -1))))
-    return cases
+        return (hessian, lr, float(10 ** rng.uniform(-9, -1)))
+    return draw(10, case)
 
 
 def _runs(rng: np.random.Generator) -> list[tuple]:
-    cases = []
-    for i in range(8):
+    def case(i: int) -> tuple:
         d = [1, 2, 2, 3, 3, 4, 2, 1][i]
         hessian = _spd(rng, d)
         lr = _edge(hessian) * float(rng.uniform(1.02, 1.3) if i % 4 == 3 else rng.uniform(0.1, 0.95))
@@ -49,8 +48,8 @@ def _runs(rng: np.random.Generator) -> list[tuple]:
         for _ in range(d + int(rng.integers(1, 8))):
             path.append(path[-1] - lr * hessian @ path[-1])
         path = np.array(path)
-        cases.append((lr, path[:, 0] if d == 1 else path))
-    return cases
+        return (lr, path[:, 0] if d == 1 else path)
+    return draw(8, case)
 
 
 EXERCISE = Exercise(

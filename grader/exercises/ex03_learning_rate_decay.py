@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from grader.casegen import draw
 from grader.compare import close, exact_choice
 from grader.spec import Case, Exercise, Question, Task
 
@@ -14,8 +15,7 @@ FLOAT64 = close(rtol=1e-12, atol=1e-300)
 
 
 def _inverse_time_cases(rng: np.random.Generator) -> list[tuple]:
-    cases = []
-    for i in range(8):
+    def case(i: int) -> tuple:
         lr0 = float(10 ** rng.uniform(-3, 0))
         lr_end = lr0 * float(10 ** rng.uniform(-3, 0))
         decay_steps = int(rng.integers(1, 500))
@@ -23,8 +23,8 @@ def _inverse_time_cases(rng: np.random.Generator) -> list[tuple]:
         total_steps = decay_steps * int(rng.integers(1, 40))
         if i % 4 > 1:  # between two multiples of decay_steps, where floor and division differ
             total_steps += int(rng.integers(0, decay_steps))
-        cases.append((lr0, lr_end, decay_steps, total_steps, staircase))
-    return cases
+        return (lr0, lr_end, decay_steps, total_steps, staircase)
+    return draw(8, case)
 
 
 def _schedule_log(rng: np.random.Generator, label: str) -> list[float]:
@@ -54,8 +54,7 @@ def _schedule_logs(rng: np.random.Generator) -> list[tuple]:
 
 
 def _plateau_cases(rng: np.random.Generator) -> list[tuple]:
-    cases = []
-    for i in range(10):
+    def case(i: int) -> tuple:
         epochs = int(rng.integers(1, 6)) if i == 0 else int(rng.integers(10, 60))
         min_delta = float(10 ** rng.uniform(-4, -1.5))
         # a loss that falls in drops of a few min_delta, some smaller than min_delta, and
@@ -72,13 +71,12 @@ def _plateau_cases(rng: np.random.Generator) -> list[tuple]:
         cooldown = int(rng.integers(0, 5)) if i % 3 else 0
         min_lr = [0.0, lr * factor ** int(rng.integers(1, 4)) * float(rng.uniform(0.5, 1.0)),
                   lr * float(rng.uniform(0.05, 0.9))][i % 3]
-        cases.append(([float(v) for v in losses], lr, factor, patience, min_delta, cooldown, min_lr))
-    return cases
+        return ([float(v) for v in losses], lr, factor, patience, min_delta, cooldown, min_lr)
+    return draw(10, case)
 
 
 def _rate_schedules(rng: np.random.Generator) -> list[tuple]:
-    cases = []
-    for i in range(8):
+    def case(i: int) -> tuple:
         n = int(rng.integers(1, 400))
         t = np.arange(n)
         lr0 = float(rng.uniform(0.05, 1.9))
@@ -91,8 +89,8 @@ def _rate_schedules(rng: np.random.Generator) -> list[tuple]:
             rates = lr0 * float(rng.uniform(0.2, 0.8)) ** (t // int(rng.integers(1, 50)))
         else:
             rates = lr0 / (1 + rng.uniform(1e-3, 0.1) * t)
-        cases.append((rates, float(rng.uniform(-10, 10)), float(10 ** rng.uniform(-2, 1))))
-    return cases
+        return (rates, float(rng.uniform(-10, 10)), float(10 ** rng.uniform(-2, 1)))
+    return draw(8, case)
 
 
 EXERCISE = Exercise(

@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 
+from grader.casegen import draw
 from grader.compare import close
 from grader.spec import Case, Exercise, Question, Task
 
@@ -14,16 +15,15 @@ FLOAT64 = close(rtol=1e-12, atol=1e-15)
 
 
 def _cosine_inverse_cases(rng: np.random.Generator) -> list[tuple]:
-    cases = []
-    for i in range(8):
+    def case(i: int) -> tuple:
         peak = float(10 ** rng.uniform(-3, 0))
         warmup = float(rng.choice([0.0, float(rng.integers(1, 2000))]))
         decay = float(rng.integers(10, 10000))
         floor = 0.0 if i % 2 else float(rng.uniform(0, 0.5))
         where = [1.0, 0.0][i] if i < 2 else float(rng.uniform(0, 1))  # the two ends, then inside
         rate = peak if where == 1.0 else floor * peak + where * (peak - floor * peak)
-        cases.append((rate, peak, warmup, decay, floor))
-    return cases
+        return (rate, peak, warmup, decay, floor)
+    return draw(8, case)
 
 
 def _cycle_ends(first_decay_steps: int, t_mul: float, count: int) -> list[float]:
@@ -41,8 +41,7 @@ def _t_mul(rng: np.random.Generator) -> float:
 
 
 def _restart_cases(rng: np.random.Generator) -> list[tuple]:
-    cases = []
-    for i in range(16):
+    def case(i: int) -> tuple:
         first = int(rng.integers(1, 300))
         t_mul = _t_mul(rng)
         m_mul = float(rng.choice([1.0, rng.uniform(0.3, 1.0)]))
@@ -57,30 +56,28 @@ def _restart_cases(rng: np.random.Generator) -> list[tuple]:
             whole = abs(end - round(end)) < 1e-9
             start = round(end) if whole else math.ceil(end)
             step = start - 1 if i % 4 == 0 else start + (1 if whole and t_mul != 1.0 else 0)
-        cases.append((step, lr0, first, t_mul, m_mul, alpha))
-    return cases
+        return (step, lr0, first, t_mul, m_mul, alpha)
+    return draw(16, case)
 
 
 def _snapshot_cases(rng: np.random.Generator) -> list[tuple]:
-    cases = []
-    for i in range(10):
+    def case(i: int) -> tuple:
         first = int(rng.integers(1, 300))
         t_mul = _t_mul(rng)
         ends = _cycle_ends(first, t_mul, int(rng.integers(1, 7)))
         total = math.ceil(ends[-1]) + [-1, 0, 1, int(rng.integers(2, 500))][i % 4]
         if i == 9:
             total = int(rng.integers(1, first))  # shorter than the first cycle
-        cases.append((first, t_mul, max(1, total)))
-    return cases
+        return (first, t_mul, max(1, total))
+    return draw(10, case)
 
 
 def _budget_cases(rng: np.random.Generator) -> list[tuple]:
-    cases = []
-    for _ in range(8):
-        cases.append((float(10 ** rng.uniform(-3, 0)), int(rng.integers(10, 3000)),
-                      float(rng.uniform(0.1, 0.5)), float(rng.choice([25.0, 10.0, rng.uniform(1, 50)])),
-                      float(rng.choice([1e4, 100.0, 10 ** rng.uniform(0, 5)]))))
-    return cases
+    def case(_: int) -> tuple:
+        return (float(10 ** rng.uniform(-3, 0)), int(rng.integers(10, 3000)),
+                float(rng.uniform(0.1, 0.5)), float(rng.choice([25.0, 10.0, rng.uniform(1, 50)])),
+                float(rng.choice([1e4, 100.0, 10 ** rng.uniform(0, 5)])))
+    return draw(8, case)
 
 
 EXERCISE = Exercise(

@@ -9,22 +9,19 @@ steep direction can be the one that limits it (a decision with a numeric answer)
 
 import numpy as np
 
+from grader.casegen import clear_of_integers, draw
 from grader.compare import close, exact_int
 from grader.spec import Case, Exercise, Question, Task
 
 
-def _away_from_integers(x: float) -> bool:
-    return abs(x - round(x)) > 1e-6
-
-
 def _build_up_cases(rng: np.random.Generator) -> list[tuple]:
-    cases = [(0.0, float(rng.uniform(0.01, 0.99)))]  # no momentum: the first step is the whole speed
-    while len(cases) < 10:
+    def case(_: int) -> tuple | None:
         mu = float(rng.choice([0.5, 0.9, 0.99, rng.uniform(0.01, 0.999)]))
         fraction = float(rng.choice([0.5, 0.9, 0.99, rng.uniform(0.01, 0.9999)]))
-        if _away_from_integers(np.log1p(-fraction) / np.log(mu)):  # no case on a knife's edge
-            cases.append((mu, fraction))
-    return cases
+        # no case on a knife's edge
+        return (mu, fraction) if clear_of_integers(np.log1p(-fraction) / np.log(mu), relative=False) else None
+    # no momentum: the first step is the whole speed
+    return draw(10, case, first=[(0.0, float(rng.uniform(0.01, 0.99)))])
 
 
 def heavy_ball_path(w0: np.ndarray, lr_curvature: np.ndarray, momentum: float, steps: int) -> np.ndarray:
@@ -56,20 +53,18 @@ def _recover_cases(rng: np.random.Generator) -> list[tuple]:
 
 
 def _best_cases(rng: np.random.Generator) -> list[tuple]:
-    cases = []
-    for i in range(10):
+    def case(i: int) -> tuple:
         lr = float(10 ** rng.uniform(-3, 0))
         low = float(10 ** rng.uniform(-3, -0.5))  # lr * the flattest curvature
         if i in (1, 7):  # a single curvature, as a float
-            cases.append((lr, float(rng.choice([low, rng.uniform(1, 3.6)]) / lr)))
-            continue
+            return (lr, float(rng.choice([low, rng.uniform(1, 3.6)]) / lr))
         high = float(rng.uniform(low, 3.6))
         if i % 2 == 0:  # the steep direction binds: sqrt(high) + sqrt(low) > 2
             low, high = float(10 ** rng.uniform(-1, -0.3)), float(rng.uniform(3.0, 3.9))
         curvatures = np.r_[low, rng.uniform(low, high, int(rng.integers(0, 3))), high] / lr
         rng.shuffle(curvatures)
-        cases.append((lr, curvatures))
-    return cases
+        return (lr, curvatures)
+    return draw(10, case)
 
 
 A = np.array

@@ -12,23 +12,9 @@ they are compared at a relative tolerance of 1e-10: float64 arithmetic reaches i
 
 import numpy as np
 
-from grader.adapters import RUN_STEPS
+from grader.casegen import draw
 from grader.compare import Verdict, close, exact_choice
 from grader.spec import Case, Exercise, Question, Task
-
-# The adapters run the learner's step for several steps with its state fed back (grader.adapters),
-# passing t = t0, t0 + 1, ...
-AMSGRAD_CALL = RUN_STEPS + '''
-def call(fn, h, target, w, m, v, v_hat, t0, lr, beta_1, beta_2, epsilon, steps):
-    return _run(lambda w, g, s, t: fn(w, g, s[0], s[1], s[2], t, lr, beta_1, beta_2, epsilon),
-                h, target, w, [m, v, v_hat], steps, t0, ["m", "v", "v_hat"])
-'''
-
-ADAMW_CALL = RUN_STEPS + '''
-def call(fn, h, target, w, m, v, t0, lr, beta_1, beta_2, epsilon, weight_decay, steps):
-    return _run(lambda w, g, s, t: fn(w, g, s[0], s[1], t, lr, beta_1, beta_2, epsilon, weight_decay),
-                h, target, w, [m, v], steps, t0, ["m", "v"])
-'''
 
 # float64 reaches 1e-10 with room to spare whatever the order of operations; float32 rounds every
 # stored value by up to 6e-8, so a result that went through Keras's float32 objects cannot.
@@ -86,26 +72,24 @@ def _moments(rng: np.random.Generator, i: int, h, target, w, tiny: bool) -> tupl
 
 
 def _amsgrad_cases(rng: np.random.Generator) -> list[tuple]:
-    cases = []
-    for i in range(10):
+    def case(i: int) -> tuple:
         tiny = i in (2, 6)
         h, target, w = _problem(rng, tiny)
         m, v, t0 = _moments(rng, i, h, target, w, tiny)
         # v_hat is never below v; past gradients that were larger leave it well above
         v_hat = v * (1 + rng.choice([0.0, 1.0], len(w)) * 10 ** rng.uniform(-1, 2, len(w)))
-        cases.append((h, target, w, m, v, v_hat, t0, *_hyper(rng, tiny), int(rng.integers(2, 9))))
-    return cases
+        return (h, target, w, m, v, v_hat, t0, *_hyper(rng, tiny), int(rng.integers(2, 9)))
+    return draw(10, case)
 
 
 def _adamw_cases(rng: np.random.Generator) -> list[tuple]:
-    cases = []
-    for i in range(10):
+    def case(i: int) -> tuple:
         tiny = i in (2, 6)
         h, target, w = _problem(rng, tiny)
         m, v, t0 = _moments(rng, i, h, target, w, tiny)
         weight_decay = float(rng.choice([0.004, 10 ** rng.uniform(-4, 0)]))
-        cases.append((h, target, w, m, v, t0, *_hyper(rng, tiny), weight_decay, int(rng.integers(2, 9))))
-    return cases
+        return (h, target, w, m, v, t0, *_hyper(rng, tiny), weight_decay, int(rng.integers(2, 9)))
+    return draw(10, case)
 
 
 def _schedule(rng: np.random.Generator, kind: int) -> np.ndarray:
@@ -122,12 +106,11 @@ def _schedule(rng: np.random.Generator, kind: int) -> np.ndarray:
 
 
 def _decay_cases(rng: np.random.Generator) -> list[tuple]:
-    cases = []
-    for i in range(8):
+    def case(i: int) -> tuple:
         rates = _schedule(rng, i % 4)
         weight_decay = float(10 ** rng.uniform(-4, 0.5))
-        cases.append((rates if i % 2 else rates.tolist(), weight_decay))
-    return cases
+        return (rates if i % 2 else rates.tolist(), weight_decay)
+    return draw(8, case)
 
 
 # ---- which_optimizer: logs of gradients and steps from five optimizers --------------------------
@@ -249,7 +232,7 @@ EXERCISE = Exercise(
                      (A([[0.007604408495067395, -0.013436194881112865], [0.017418511427793423, -0.029105712464876726], [0.02905857902997968, -0.04659431392630222]]), A([[-0.7999999999999999, 0.26], [-1.036958236601973, 0.3066563805118887], [-1.222599184710461, 0.3424145331630233]]), A([[1.03, 0.1015], [1.059093960401537, 0.10291827035392664], [1.0871216760649127, 0.10424567694430821]]), A([[3.0, 0.1015], [3.0, 0.10291827035392664], [3.0, 0.10424567694430821]]))),
             ),
             hidden=_amsgrad_cases,
-            call=AMSGRAD_CALL,
+            call="amsgrad_steps",  # grader.inkernel.adapters: several steps, the state fed back
             compare=steps_match(("w", "m", "v", "v_hat"), rtol=FLOAT64_RTOL),
             hint="Chapter 6, section 'Adam: momentum, RMSprop, and a bias correction', and the note on "
                  "amsgrad=True after 'From scratch, matched to Keras': m and v are Adam's; the "
@@ -269,7 +252,7 @@ EXERCISE = Exercise(
                      (A([[0.012977990013126401, 2.9602704271931652], [0.029399661037965194, 2.912565631400143], [0.04849815036602844, 2.8599254687702107]]), A([[-0.7999999999999999, 0.5599999999999999], [-1.0348088039947494, 0.8440270427193164], [-1.2160871787806133, 1.0664781973154673]]), A([[1.03, 0.13900000000000004], [1.0586684979279413, 0.17681935464125192], [1.0857644136683904, 0.21332158564487344]]))),
             ),
             hidden=_adamw_cases,
-            call=ADAMW_CALL,
+            call="adamw_steps",
             compare=steps_match(("w", "m", "v"), rtol=FLOAT64_RTOL),
             hint="Chapter 6, section 'Weight decay: in the loss, or decoupled (AdamW)': Keras shrinks "
                  "the weights by the learning rate times the decay times w before the Adam update, "

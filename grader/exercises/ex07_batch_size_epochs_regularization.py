@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from grader.casegen import clear_of_integers, draw
 from grader.compare import Verdict, exact_int
 from grader.spec import Case, Exercise, Question, Task
 
@@ -29,15 +30,13 @@ def two_epochs(got: Any, expected: Any, args: tuple) -> Verdict:
 
 
 def _noise_target_cases(rng: np.random.Generator) -> list[tuple]:
-    cases = []
-    while len(cases) < 10:
+    def case(_: int) -> tuple | None:
         n = int(rng.choice([int(rng.integers(2, 50)), int(rng.integers(50, 100_000))]))
         sigma2 = float(10 ** rng.uniform(-3, 3))
         target = sigma2 * float(10 ** rng.uniform(-5, 0.3))  # above sigma2 now and then: batch 1
         exact = sigma2 * n / (target * (n - 1) + sigma2)     # the real-valued edge
-        if abs(exact - round(exact)) > 1e-6 * max(1.0, exact):  # no case on a knife's edge
-            cases.append((sigma2, n, target))
-    return cases
+        return (sigma2, n, target) if clear_of_integers(exact) else None  # no case on a knife's edge
+    return draw(10, case)
 
 
 def validation_log(rng: np.random.Generator, n: int) -> list[float]:
@@ -56,16 +55,15 @@ def _patience_cases(rng: np.random.Generator) -> list[tuple]:
 
 
 def _stopping_cases(rng: np.random.Generator) -> list[tuple]:
-    cases = []
-    for i in range(14):
+    def case(i: int) -> tuple:
         n = int(rng.integers(1, 60))
         losses = validation_log(rng, n)
         patience = int(rng.integers(1, 8))
         min_delta = 0.0 if i % 3 == 0 else float(10 ** rng.uniform(-3.5, -1.5))
         baseline = None if i % 2 else float(np.quantile(losses, rng.uniform(0, 1)) + rng.uniform(-0.01, 0.01))
         start = 0 if i % 4 == 1 else int(rng.integers(0, n + 3))
-        cases.append((losses, patience, min_delta, baseline, start))
-    return cases
+        return (losses, patience, min_delta, baseline, start)
+    return draw(14, case)
 
 
 LOG = [1.0, 0.8, 0.7, 0.75, 0.71, 0.7, 0.69, 0.72, 0.73, 0.74, 0.6]

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from grader.casegen import clear_of_integers, draw
 from grader.compare import Verdict, exact_int
 from grader.spec import Case, Exercise, Question, Task
 
@@ -43,14 +44,12 @@ def winner_and_epochs(got: Any, expected: Any, args: tuple) -> Verdict:
 
 
 def _trials_cases(rng: np.random.Generator) -> list[tuple]:
-    cases = []
-    while len(cases) < 10:
+    def case(_: int) -> tuple | None:
         fraction = float(rng.choice([0.05, 0.01, 0.1, 10 ** rng.uniform(-4, -0.1)]))
         confidence = float(rng.choice([0.95, 0.99, 0.5, rng.uniform(0.01, 0.9999)]))
         exact = np.log1p(-confidence) / np.log1p(-fraction)
-        if abs(exact - round(exact)) > 1e-6 * max(1.0, exact):  # no case on a knife's edge
-            cases.append((fraction, confidence))
-    return cases
+        return (fraction, confidence) if clear_of_integers(exact) else None  # no case on a knife's edge
+    return draw(10, case)
 
 
 def learning_curves(rng: np.random.Generator, n_trials: int, n_epochs: int) -> list[list[float]]:
@@ -66,20 +65,18 @@ def learning_curves(rng: np.random.Generator, n_trials: int, n_epochs: int) -> l
 
 
 def _pruner_cases(rng: np.random.Generator) -> list[tuple]:
-    cases = []
-    for i in range(10):
+    def case(i: int) -> tuple:
         curves = learning_curves(rng, int(rng.integers(2, 16)), int(rng.integers(1, 8)))
-        cases.append((curves, int(rng.integers(0, 5)), int(rng.integers(0, 3))))
-    return cases
+        return (curves, int(rng.integers(0, 5)), int(rng.integers(0, 3)))
+    return draw(10, case)
 
 
 def _halving_cases(rng: np.random.Generator) -> list[tuple]:
-    cases = []
-    for i in range(10):
+    def case(i: int) -> tuple:
         eta = int(rng.choice([2, 3, 4]))
         table = learning_curves(rng, int(rng.integers(1, 40)), int(rng.integers(1, 30)))
-        cases.append((table, eta))
-    return cases
+        return (table, eta)
+    return draw(10, case)
 
 
 TABLE = [[0.2, 0.5, 0.6, 0.62],

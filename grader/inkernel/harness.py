@@ -1,9 +1,9 @@
 """Calling a learner's function on one case: shared by `check` and by the grading kernel.
 
 `call_case` is the single place where a task's arguments meet the learner's function. Most tasks
-call ``fn(*args)``; a task whose arguments are not plain data (a gradient function, a random
-generator, several consecutive optimizer steps) gives a small adapter, ``call(fn, *args)``, as
-source text, so that it can run inside a kernel that only receives JSON.
+call ``fn(*args)``; a task whose arguments are not plain data (several consecutive optimizer
+steps, say) names an adapter of grader.inkernel.adapters, called as ``adapter(fn, *args)``: the
+payload that reaches the kernel carries only its name.
 
 `run` is what the grader executes inside the submission's kernel, after the submission's own
 cells. It looks the function up in the notebook's namespace, calls it on every case with a time
@@ -22,25 +22,20 @@ import sys
 import traceback
 from typing import Any, Callable
 
-import numpy as np
-
-from . import wire
+from .. import wire
+from .adapters import ADAPTERS
 
 
 class CallTimeout(Exception):
     """Raised inside the learner's function when it runs past the per-call time limit."""
 
 
-def make_caller(call_source: str | None, notebook: dict | None = None) -> Callable[..., Any]:
-    """The task's adapter ``call(fn, *args)``, or plain ``fn(*args)`` when it has none.
-
-    The adapter sees ``np`` and ``notebook``, the notebook's globals, for tasks that check one of
-    the learner's functions against another."""
-    if not call_source:
+def make_caller(adapter: str | None) -> Callable[..., Any]:
+    """The adapter a task names, called as ``adapter(fn, *args)``, or plain ``fn(*args)`` when it
+    names none. An unknown name raises KeyError (the spec checks its names when it is built)."""
+    if not adapter:
         return lambda fn, *args: fn(*args)
-    namespace: dict[str, Any] = {"np": np, "notebook": notebook or {}, "__name__": "grader_call"}
-    exec(compile(call_source, "<task adapter>", "exec"), namespace)
-    return namespace["call"]
+    return ADAPTERS[adapter]
 
 
 def call_case(fn: Callable[..., Any], caller: Callable[..., Any], args: tuple, time_limit: float | None = None) -> Any:
@@ -61,14 +56,15 @@ def call_case(fn: Callable[..., Any], caller: Callable[..., Any], args: tuple, t
         signal.signal(signal.SIGALRM, previous)
 
 
-GRADER_DIR = os.path.dirname(os.path.abspath(__file__))
+# The grader's package folder: frames from there are the grader's, not the learner's.
+GRADER_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def describe_exception(exc: BaseException) -> str:
     """One line naming the exception and the learner's line it came from, without grader frames."""
     where = ""
     for frame in reversed(traceback.extract_tb(exc.__traceback__)):
-        if frame.filename != "<task adapter>" and not frame.filename.startswith(GRADER_DIR):
+        if not frame.filename.startswith(GRADER_DIR):
             where = f" (line {frame.lineno}: {frame.line.strip()[:120]})" if frame.line else ""
             break
     message = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
@@ -96,7 +92,7 @@ def run_case(fn: Callable[..., Any], caller: Callable[..., Any], args: tuple,
         return {"value": wire.describe_unsupported(value), "why": str(exc)}
 
 
-def evaluate(namespace: dict, function: str, call_source: str | None, cases: list[tuple],
+def evaluate(namespace: dict, function: str, adapter: str | None, cases: list[tuple],
              time_limit: float | None) -> dict:
     """Run one task's cases; every outcome is plain tagged data, never an exception."""
     fn = namespace.get(function)
@@ -104,7 +100,7 @@ def evaluate(namespace: dict, function: str, call_source: str | None, cases: lis
         return {"status": wire.ReplyStatus.MISSING}
     if not callable(fn):
         return {"status": wire.ReplyStatus.NOT_CALLABLE, "type": type(fn).__name__[:100]}
-    caller = make_caller(call_source, namespace)
+    caller = make_caller(adapter)
     return {"status": wire.ReplyStatus.RAN, "results": run_cases(fn, caller, cases, time_limit)}
 
 

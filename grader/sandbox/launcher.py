@@ -1,4 +1,4 @@
-"""The launcher that puts one grading kernel in its sandbox: `python -I -S grader/sandbox.py CONFIG`.
+"""The launcher that puts one grading kernel in its sandbox: `python -I -S grader/sandbox/launcher.py CONFIG`.
 
 It runs as a plain script on the standard library alone (with its siblings landlock.py and
 seccomp.py), not as part of the `grader` package, whose import (numpy, the exercise specs) would
@@ -8,10 +8,10 @@ The grader starts this process inside bubblewrap's namespaces (or, where those a
 directly in a new session); it then
 
 1. when started as root, hands its home to an unprivileged user id and becomes that user, with
-   no groups and no capabilities (grader.isolation),
+   no groups and no capabilities (grader.sandbox.isolation),
 2. sets resource limits (address space, CPU seconds, file size, no core dumps),
-3. confines itself and all its future children with Landlock (grader.landlock) and a seccomp
-   filter (grader.seccomp),
+3. confines itself and all its future children with Landlock (grader.sandbox.landlock) and a seccomp
+   filter (grader.sandbox.seccomp),
 4. becomes a child subreaper, so that every process the submission starts stays its descendant,
 5. starts the IPython kernel in the home folder with no stdin and a scrubbed environment,
    writes the kernel's pid to stdout for the grader, and waits,
@@ -39,7 +39,7 @@ PR_SET_CHILD_SUBREAPER = 36
 
 
 def _sibling(name: str):
-    """grader/<name>.py, imported on its own (it needs only the standard library)."""
+    """grader/sandbox/<name>.py, imported on its own (it needs only the standard library)."""
     spec = importlib.util.spec_from_file_location(f"grader_{name}", Path(__file__).with_name(f"{name}.py"))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

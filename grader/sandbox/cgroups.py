@@ -14,7 +14,7 @@ Both cgroup versions are handled:
 - v1 (a hierarchy per controller, as on this project's build machines): a group per controller.
 
 `Cgroups.setup()` returns None and a reason when groups cannot be created; the grader then says
-that this guarantee is missing (grader.isolation).
+that this guarantee is missing (grader.sandbox.isolation).
 """
 
 from __future__ import annotations

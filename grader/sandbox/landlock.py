@@ -4,7 +4,7 @@ The grading kernel may read the Python installation and the grader's own code, m
 its scratch directory, may only create sockets in its socket folder (the kernel talks to the
 grader over Unix sockets there), may neither bind nor connect any TCP port, and cannot signal or
 ptrace any process outside its sandbox. Inside bubblewrap's namespaces this is a second, inner
-layer (grader.isolation); where those are unavailable it is the one that keeps a submission from
+layer (grader.sandbox.isolation); where those are unavailable it is the one that keeps a submission from
 the solution notebooks, a fake results.json or gradebook, and the grader's memory.
 
 Landlock needs Linux 5.13 or newer; the features used here are taken up to the ABI the running

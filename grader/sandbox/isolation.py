@@ -10,11 +10,11 @@ Every submission's kernel runs in layers, outermost first:
    ends every process in it, so nothing outlives a submission.
 2. **Identity**: when the grader is root, the sandbox launcher drops to an unprivileged user id
    of its own (no capabilities, no groups) before any submitted code runs.
-3. **A cgroup** (grader.cgroups) bounds memory (memfd and shared memory included), the number of
+3. **A cgroup** (grader.sandbox.cgroups) bounds memory (memfd and shared memory included), the number of
    processes and threads, and CPU.
-4. **Landlock** (grader.landlock), inside: file access beneath the allowed paths, no TCP at all,
+4. **Landlock** (grader.sandbox.landlock), inside: file access beneath the allowed paths, no TCP at all,
    no signals or abstract sockets beyond the sandbox.
-5. **seccomp** (grader.seccomp): no socket but Unix sockets, no user namespaces.
+5. **seccomp** (grader.sandbox.seccomp): no socket but Unix sockets, no user namespaces.
 
 `probe()` checks all of them once per batch. A layer that is missing is named with the guarantee
 it would have given and why it is missing; `--require-confinement` then refuses to grade.
@@ -95,6 +95,8 @@ def _without_nested(paths: set[str]) -> list[str]:
 
 # What a hidden package's folder holds instead of its code: an __init__ that refuses to import.
 HIDDEN_PACKAGE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "hidden_package.py")
+# The grader's package folder (the parent of this subpackage), which every kernel imports from.
+GRADER_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def package_folders(modules: tuple[str, ...]) -> tuple[str, ...]:
@@ -115,11 +117,8 @@ def package_folders(modules: tuple[str, ...]) -> tuple[str, ...]:
 
 def readable_paths(hidden: tuple[str, ...] = ()) -> ReadablePaths:
     """The system, the Python installation and its site-packages, and this package and `course`."""
-    import grader
-
-    package_root = os.path.dirname(os.path.dirname(os.path.abspath(grader.__file__)))
     roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
-             os.path.dirname(os.path.realpath(sys.executable)), os.path.join(package_root, "grader")}
+             os.path.dirname(os.path.realpath(sys.executable)), GRADER_DIR}
     roots.update(os.path.dirname(os.path.abspath(p)) for p in (sys.executable,))
     for entry in sys.path:
         if entry and os.path.isdir(entry) and ("site-packages" in entry or "dist-packages" in entry):
@@ -159,10 +158,8 @@ def unreachable_for_others(in_namespaces: bool) -> str | None:
     In bubblewrap's namespaces the installation is mounted at its own path below folders anyone
     may enter; without them, its real folders must let others in (Python in /root, as pyenv
     installs it for root, does not)."""
-    import grader
-
     needed = [(os.path.realpath(sys.executable), os.X_OK | os.R_OK),
-              (os.path.realpath(grader.__file__), os.R_OK)]
+              (os.path.realpath(os.path.join(GRADER_DIR, "__init__.py")), os.R_OK)]
     for path, _ in list(needed):
         folder = os.path.dirname(path)
         while folder not in ("/", ""):
