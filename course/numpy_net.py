@@ -56,12 +56,12 @@ def rmsprop_step(w: Array, g: Array, s: Array, lr: Rate = 0.001, rho: float = 0.
     return w - lr * g / np.sqrt(s + epsilon), s
 
 
-def adam_step(w: Array, g: Array, m: Array, s: Array, t: int, lr: Rate = 0.001,
-              beta_1: float = 0.9, beta_2: float = 0.999,
+def adam_step(w: Array, g: Array, m: Array, s: Array, t: int,
+              lr: Rate = 0.001, beta_1: float = 0.9, beta_2: float = 0.999,
               epsilon: float = 1e-7) -> tuple[Array, Array, Array]:
-    """Keras's Adam, t counting from 1: the bias corrections folded into the rate,
-    alpha_t = lr * sqrt(1 - beta_2^t) / (1 - beta_1^t), and epsilon added after the root.
-    Returns (w, m, s)."""
+    """Keras's Adam, t counting from 1: both bias corrections folded into
+    the rate, alpha_t = lr sqrt(1 - beta_2^t) / (1 - beta_1^t), and epsilon
+    added after the root. Returns (w, m, s)."""
     m = m + (1 - beta_1) * (g - m)
     s = s + (1 - beta_2) * (g**2 - s)
     alpha = lr * np.sqrt(1 - beta_2**t) / (1 - beta_1**t)
@@ -80,7 +80,7 @@ def initial_state(name: str, w: Array) -> list[Array]:
 
 def step(name: str, w: Array, g: Array, state: Sequence[Array], t: int,
          lr: Rate) -> tuple[Array, list[Array]]:
-    """One step of the named optimizer with Keras's defaults except the rate.
+    """One step of the named optimizer, Keras's defaults except the rate.
     Returns (w, new state)."""
     _check_name(name)
     if name == "SGD":
@@ -117,13 +117,16 @@ def init_weights(seed: int) -> list[Array]:
 
 
 def forward(weights: Sequence[Array], x: Array) -> tuple[Array, Array]:
-    """The forward pass of every network: h = relu(x W1 + b1), p = softmax(h W2 + b2).
-    Weights have shapes (n_nets, 64, 32), (n_nets, 32), (n_nets, 32, 10), (n_nets, 10); x is
-    (batch, 64). Returns (h, p), shaped (n_nets, batch, 32) and (n_nets, batch, 10)."""
+    """The forward pass of every network:
+    h = relu(x W1 + b1), p = softmax(h W2 + b2).
+    W1, b1, W2, b2 have shapes (n_nets, 64, 32), (n_nets, 32),
+    (n_nets, 32, 10), (n_nets, 10); x is (batch, 64).
+    Returns (h, p), shaped (n_nets, batch, 32) and (n_nets, batch, 10)."""
     W1, b1, W2, b2 = weights
     hidden = np.maximum(x @ W1 + b1[:, None], 0)
     logits = hidden @ W2 + b2[:, None]
-    p = np.exp(logits - logits.max(axis=-1, keepdims=True))   # shifted: no overflow
+    # softmax, shifted by the largest logit so that exp cannot overflow
+    p = np.exp(logits - logits.max(axis=-1, keepdims=True))
     return hidden, p / p.sum(axis=-1, keepdims=True)
 
 
@@ -137,15 +140,17 @@ def evaluate(weights: Sequence[Array], x: Array, y: Array) -> tuple[Array, Array
 
 
 def gradients(weights: Sequence[Array], x: Array, y: Array) -> list[Array]:
-    """Back-propagation of the mean cross-entropy, for each network: the gradients of
-    [W1, b1, W2, b2], shaped like the weights. Softmax and cross-entropy together give
-    d loss / d logits = (p - onehot(y)) / batch."""
+    """Back-propagation of the mean cross-entropy, for each network: the
+    gradients of [W1, b1, W2, b2], shaped like the weights. Softmax and
+    cross-entropy together give d loss / d logits = (p - onehot(y)) / batch.
+    """
     W1, b1, W2, b2 = weights
     hidden, p = forward(weights, x)
     d_logits = p.copy()
     d_logits[:, np.arange(len(y)), y] -= 1
     d_logits /= len(y)
-    d_hidden = (d_logits @ W2.transpose(0, 2, 1)) * (hidden > 0)   # ReLU passes where h > 0
+    # back through W2, then through the ReLU: it passes where h > 0
+    d_hidden = (d_logits @ W2.transpose(0, 2, 1)) * (hidden > 0)
     return [
         x.T @ d_hidden,
         d_hidden.sum(1),
@@ -171,17 +176,23 @@ def train(name: str, lrs: Sequence[float] | Array, x: Array, y: Array, seed: int
         raise ValueError(f"lrs must be a non-empty list of learning rates, got shape {lrs.shape}")
     if x.shape[1:] != (LAYERS[0],) or len(x) != len(y):
         raise ValueError(f"x must be (n, {LAYERS[0]}) and y (n,), got {x.shape} and {y.shape}")
-    weights = [np.repeat(w[None] * (1 + nudge), len(lrs), axis=0) for w in init_weights(seed)]
+    # every network starts from the same weights: a copy per rate
+    weights = [np.repeat(w[None] * (1 + nudge), len(lrs), axis=0)
+               for w in init_weights(seed)]
     states = [initial_state(name, w) for w in weights]
     order_rng, t, history = np.random.default_rng(seed), 0, []
     with np.errstate(all="ignore"):   # diverging networks overflow: fine
         for _ in range(epochs):
-            order = order_rng.permutation(len(y)) if shuffle else np.arange(len(y))
+            order = (order_rng.permutation(len(y)) if shuffle
+                     else np.arange(len(y)))
             for start in range(0, len(order), batch_size):
                 batch = order[start:start + batch_size]
                 t += 1
-                for k, g in enumerate(gradients(weights, x[batch], y[batch])):
-                    lr = lrs.reshape(-1, *[1] * (g.ndim - 1))   # one rate per network
-                    weights[k], states[k] = step(name, weights[k], g, states[k], t, lr)
+                grads = gradients(weights, x[batch], y[batch])
+                for k, g in enumerate(grads):
+                    # one rate per network, broadcast over its weights
+                    lr = lrs.reshape(-1, *[1] * (g.ndim - 1))
+                    weights[k], states[k] = step(
+                        name, weights[k], g, states[k], t, lr)
             history.append(evaluate(weights, x, y)[0])
     return weights, states, np.array(history).T
