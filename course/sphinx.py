@@ -183,14 +183,18 @@ def _page_metadata(app, pagename, templatename, context, doctree) -> None:
 
 # --- figure numbers within a chapter -----------------------------------------------------------
 
-def _chapter_number(docname: str) -> int | None:
-    match = re.match(r"(book|exercises|solutions)/(\d\d)_", docname)
-    return int(match.group(2)) if match and match.group(2) not in ("00", "99") else None
+def _chapter_number(docname: str) -> int | str | None:
+    """6 for book/06_adaptive_optimizers, "6b" for a chapter's second page (book/06b_...)."""
+    match = re.match(r"(book|exercises|solutions)/(\d\d)([a-z]?)_", docname)
+    if not match or match.group(2) in ("00", "99"):
+        return None
+    return f"{int(match.group(2))}{match.group(3)}" if match.group(3) else int(match.group(2))
 
 
 def _number_within_chapters(app, env) -> list[str]:
     """Sphinx numbers figures through the whole book (no numbered toctree here); make it
-    "Figure <chapter>.<n>" in a chapter, and "<n>" restarting on every other page."""
+    "Figure <chapter>.<n>" in a chapter ("Figure 6b.<n>" on its second page), and "<n>"
+    restarting on every other page."""
     for docname, by_type in env.toc_fignumbers.items():
         chapter = _chapter_number(docname)
         for figtype, numbers in by_type.items():

@@ -109,10 +109,12 @@ def test_pages_carry_link_preview_metadata_and_a_favicon(site):
 
 
 def test_figures_are_numbered_within_their_chapter(site):
-    html = page(site, "book/06_adaptive_optimizers.ipynb")
-    numbers = re.findall(r'<span class="caption-number">Figure (\d+)\.(\d+) </span>', html)
-    assert numbers and {chapter for chapter, _ in numbers} == {"6"}
-    assert [int(n) for _, n in numbers] == list(range(1, len(numbers) + 1))
+    """Figure 6.1, 6.2 ... on chapter 6, and Figure 6b.1 ... on its second page."""
+    for entry, chapter in [("book/06_adaptive_optimizers.ipynb", "6"), ("book/06b_optimizer_race.ipynb", "6b")]:
+        html = page(site, entry)
+        numbers = re.findall(r'<span class="caption-number">Figure (\d+[a-z]?)\.(\d+) </span>', html)
+        assert numbers and {found for found, _ in numbers} == {chapter}, (entry, numbers)
+        assert [int(n) for _, n in numbers] == list(range(1, len(numbers) + 1))
 
 
 def test_slider_frames_are_image_files_not_page_weight(site):

@@ -347,7 +347,8 @@ FORMULAS_PAST_THEIR_BOX = """() => Array.from(document.querySelectorAll('mjx-con
 def test_printed_formulas_fit_the_page(browser, base_url):
     """make pdf prints pages at A4's width, where MathJax cannot break a wide formula: course.pdf
     shrinks each one to its box (chapter 6's Adam update and chapter 1's parameter count in a
-    solution were cut off at the margin). A formula wider than any page is added, to be sure."""
+    solution were cut off at the margin). A formula wider than any page is added, to be sure: chapter
+    6 sets its Adam update on four lines now, so without it nothing on the page would be too wide."""
     from course.pdf import FIT_WIDE_FORMULAS, PRINTABLE_WIDTH_PX
 
     visit = Visit(browser, base_url + "book/06_adaptive_optimizers.html", PRINTABLE_WIDTH_PX)
@@ -358,7 +359,7 @@ def test_printed_formulas_fit_the_page(browser, base_url):
         page.evaluate("""() => {
             const wide = document.createElement('div');
             wide.className = 'math notranslate nohighlight';
-            wide.textContent = '\\[' + 'w_t + '.repeat(60) + 'w_0\\]';
+            wide.textContent = String.raw`\\[` + 'w_t + '.repeat(60) + String.raw`w_0\\]`;
             document.querySelector('article section p').after(wide);
             return MathJax.typesetPromise([wide]);
         }""")
