@@ -118,10 +118,10 @@ def init_weights(seed: int) -> list[Array]:
 
 def forward(weights: Sequence[Array], x: Array) -> tuple[Array, Array]:
     """The forward pass of every network:
-    h = relu(x W1 + b1), p = softmax(h W2 + b2).
+    a = relu(x W1 + b1), p = softmax(a W2 + b2), with a the hidden layer.
     W1, b1, W2, b2 have shapes (n_nets, 64, 32), (n_nets, 32),
     (n_nets, 32, 10), (n_nets, 10); x is (batch, 64).
-    Returns (h, p), shaped (n_nets, batch, 32) and (n_nets, batch, 10)."""
+    Returns (a, p), shaped (n_nets, batch, 32) and (n_nets, batch, 10)."""
     W1, b1, W2, b2 = weights
     hidden = np.maximum(x @ W1 + b1[:, None], 0)
     logits = hidden @ W2 + b2[:, None]
@@ -149,7 +149,7 @@ def gradients(weights: Sequence[Array], x: Array, y: Array) -> list[Array]:
     d_logits = p.copy()
     d_logits[:, np.arange(len(y)), y] -= 1
     d_logits /= len(y)
-    # back through W2, then through the ReLU: it passes where h > 0
+    # back through W2, then through the ReLU: it passes where a > 0
     d_hidden = (d_logits @ W2.transpose(0, 2, 1)) * (hidden > 0)
     return [
         x.T @ d_hidden,
