@@ -21,10 +21,11 @@ from typing import Any, Callable
 
 from .sandbox import isolation
 from .kernel import Limits
+from .kernel_pool import KernelPool  # issue 16 (speed): kernels started ahead of need
 from .notebook import Malformed, read_submission
 from .reference import expected_values
 from .results import SubmissionResult, TaskResult
-from .runner import run_tasks
+from .runner import prepare_kernel, run_tasks
 from .scoring import judge_locally
 from .spec import CaseSet, Exercise, draw_cases
 from .verdict import clip
@@ -36,7 +37,8 @@ class ConfinementMissing(Exception):
 
 def grade_one(path: Path, name: str, exercise: Exercise, case_sets: list[CaseSet],
               expected: dict[str, list[Any]], seed: int, limits: Limits,
-              confinement: isolation.Confinement | None = None) -> SubmissionResult:
+              confinement: isolation.Confinement | None = None,
+              kernels: KernelPool | None = None) -> SubmissionResult:
     """Grade one file; whatever happens, the result is a SubmissionResult, never an exception.
 
     Reading the file and grading it are isolated from each other and from the rest of the batch:
@@ -54,7 +56,7 @@ def grade_one(path: Path, name: str, exercise: Exercise, case_sets: list[CaseSet
                                 malformed=f"the file could not be read ({type(exc).__name__})",
                                 total_seconds=time.monotonic() - began)
     try:
-        raw, notes, problem, timings = run_tasks(submission, case_sets, limits, confinement)
+        raw, notes, problem, timings = run_tasks(submission, case_sets, limits, confinement, kernels)
     except Exception as exc:  # a fault of the grader or the machine: report it, grade the rest
         traceback.print_exc(file=sys.stderr)
         note = f"The grader failed on this submission ({type(exc).__name__}); ask your instructor to re-run it."
@@ -102,19 +104,31 @@ def grade_batch(exercise: Exercise, paths: list[Path], seed: int | None = None, 
         raise ConfinementMissing(confinement.summary())
     seed = secrets.randbelow(2**31) if seed is None else seed
     case_sets = draw_cases(exercise, seed)
-    expected = expected_values(exercise, case_sets, limits, solutions_dir, confinement)
-    names = names or submission_names(paths)
-    done = 0
-    if progress:
-        progress(0, len(paths))
-
-    def work(item: tuple[Path, str]) -> SubmissionResult:
-        nonlocal done
-        result = grade_one(item[0], item[1], exercise, case_sets, expected, seed, limits, confinement)
-        done += 1
+    # issue 16 (speed): the reference run and every submission take their kernels from one pool,
+    # which starts them ahead of need (one kernel per submission, plus the reference run's).
+    kernels = KernelPool(limits, confinement, prepare=prepare_kernel, ahead=kernels_ahead(jobs),
+                         expected=len(paths) + 1)
+    with kernels:
+        expected = expected_values(exercise, case_sets, limits, solutions_dir, confinement, kernels)
+        names = names or submission_names(paths)
+        done = 0
         if progress:
-            progress(done, len(paths))
-        return result
+            progress(0, len(paths))
 
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        return list(pool.map(work, zip(paths, names)))
+        def work(item: tuple[Path, str]) -> SubmissionResult:
+            nonlocal done
+            result = grade_one(item[0], item[1], exercise, case_sets, expected, seed, limits, confinement, kernels)
+            done += 1
+            if progress:
+                progress(done, len(paths))
+            return result
+
+        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+            return list(pool.map(work, zip(paths, names)))
+
+
+def kernels_ahead(jobs: int) -> int:
+    """Kernels to start ahead of need: on a 2-core machine with one job, two starting while a
+    submission runs keep both cores busy when submissions are small (starting a kernel then costs
+    more than running one)."""
+    return max(2, jobs)

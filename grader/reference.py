@@ -14,6 +14,7 @@ from typing import Any
 from . import wire
 from .sandbox import isolation
 from .kernel import Limits
+from .kernel_pool import KernelPool
 from .notebook import Malformed, read_submission
 from .runner import run_tasks
 from .spec import CaseSet, Exercise
@@ -33,14 +34,15 @@ def solution_path(exercise: Exercise, solutions_dir: Path | None = None) -> Path
 
 def expected_values(exercise: Exercise, case_sets: list[CaseSet], limits: Limits,
                     solutions_dir: Path | None = None,
-                    confinement: isolation.Confinement | None = None) -> dict[str, list[Any]]:
+                    confinement: isolation.Confinement | None = None,
+                    kernels: KernelPool | None = None) -> dict[str, list[Any]]:
     """Run the solution notebook on every case; its answers are the expected values."""
     path = solution_path(exercise, solutions_dir)
     try:
         solution = read_submission(path, links_stay_in_folder=False)  # the instructor's own file
     except Malformed as exc:
         raise GraderError(f"the solution notebook {path} cannot be used: {exc}") from None
-    raw, notes, _, _ = run_tasks(solution, case_sets, limits, confinement)
+    raw, notes, _, _ = run_tasks(solution, case_sets, limits, confinement, kernels)
     expected: dict[str, list[Any]] = {}
     for case_set in case_sets:
         name = case_set.task.name
