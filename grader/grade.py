@@ -92,9 +92,10 @@ def submission_names(paths: list[Path]) -> list[str]:
 def grade_batch(exercise: Exercise, paths: list[Path], seed: int | None = None, jobs: int = 1,
                 limits: Limits | None = None, solutions_dir: Path | None = None,
                 progress: Callable[[int, int], None] | None = None,
-                names: list[str] | None = None) -> list[SubmissionResult]:
+                names: list[str] | None = None, cache_dir: Path | None = None) -> list[SubmissionResult]:
     """Grade every path; results come back in the order of *paths*, whatever *jobs* is.
-    *names* are the report folders' names, when the caller chose them over a larger class."""
+    *names* are the report folders' names, when the caller chose them over a larger class.
+    *cache_dir* keeps the reference run's expected values for the next batch."""
     limits = limits or Limits()
     if limits.cpus is None:  # each sandbox its share of the machine, so none starves the others
         limits = dataclasses.replace(limits, cpus=max(1.0, (os.cpu_count() or 1) / max(1, jobs)))
@@ -109,7 +110,7 @@ def grade_batch(exercise: Exercise, paths: list[Path], seed: int | None = None, 
     kernels = KernelPool(limits, confinement, prepare=prepare_kernel, ahead=kernels_ahead(jobs),
                          expected=len(paths) + 1)
     with kernels:
-        expected = expected_values(exercise, case_sets, limits, solutions_dir, confinement, kernels)
+        expected = expected_values(exercise, case_sets, limits, solutions_dir, confinement, kernels, cache_dir)
         names = names or submission_names(paths)
         done = 0
         if progress:

@@ -89,6 +89,13 @@ class KernelPool:
                     self._left -= 1
                 self._queue.append(self._starter.submit(self._start))
 
+    def expect_fewer(self, count: int) -> None:
+        """The caller will take *count* kernels fewer than it expected (a reference run whose
+        values were kept from an earlier batch)."""
+        with self._lock:
+            if self._left is not None:
+                self._left = max(0, self._left - count)
+
     # ---- handing out ------------------------------------------------------------------------
     def take(self, deadline: float) -> SandboxedKernel:
         """A fresh kernel for one submission, whose total time ends at *deadline*; it is this
