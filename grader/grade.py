@@ -129,7 +129,7 @@ def grade_batch(exercise: Exercise, paths: list[Path], seed: int | None = None, 
 
 
 def kernels_ahead(jobs: int) -> int:
-    """Kernels to start ahead of need: on a 2-core machine with one job, two starting while a
-    submission runs keep both cores busy when submissions are small (starting a kernel then costs
-    more than running one)."""
-    return max(2, jobs)
+    """Kernels to start ahead of need: one more than the jobs. With one job on two cores, two
+    kernels starting while a submission runs keep both cores busy when submissions are small
+    (starting a sandboxed kernel then costs more than running the submission)."""
+    return jobs + 1
