@@ -1,9 +1,11 @@
 """Grading a batch: run each submission in a sandboxed kernel, score it in this process.
 
 For one exercise and one seed, the solution notebook is run once to get the expected value of
-every case (grader.reference). Each submission then runs in its own kernel (grader.runner); its
-answers come back as tagged JSON and are scored here (grader.scoring), where nothing the
-submission did can reach. The results are grader.results' model, which the reporters read.
+every case (grader.reference; kept across batches by grader.expected_cache). Each submission runs
+in its own fresh kernel (grader.runner, kernels started ahead of need by grader.kernel_pool), the
+first ones beside the reference run; its answers come back as tagged JSON and are scored here
+(grader.scoring) once the expected values are there, where nothing the submission did can reach.
+The results are grader.results' model, which the reporters read.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable
 
+from . import expected_cache
 from .sandbox import isolation
 from .kernel import Limits
 from .kernel_pool import KernelPool  # issue 16 (speed): kernels started ahead of need
@@ -109,8 +112,11 @@ def grade_batch(exercise: Exercise, paths: list[Path], seed: int | None = None, 
     # which starts them ahead of need (one kernel per submission, plus the reference run's).
     kernels = KernelPool(limits, confinement, prepare=prepare_kernel, ahead=kernels_ahead(jobs),
                          expected=len(paths) + 1)
-    with kernels:
-        expected = expected_values(exercise, case_sets, limits, solutions_dir, confinement, kernels, cache_dir)
+    # The reference run goes on beside the first submissions, which are judged once its values
+    # are there; when it fails, the submissions not yet begun are not run at all.
+    with kernels, ThreadPoolExecutor(max_workers=1, thread_name_prefix="reference") as reference:
+        expected = expected_cache.Pending(reference.submit(
+            expected_values, exercise, case_sets, limits, solutions_dir, confinement, kernels, cache_dir))
         names = names or submission_names(paths)
         done = 0
         if progress:
@@ -118,6 +124,8 @@ def grade_batch(exercise: Exercise, paths: list[Path], seed: int | None = None, 
 
         def work(item: tuple[Path, str]) -> SubmissionResult:
             nonlocal done
+            if failed := expected.failed():
+                raise failed
             result = grade_one(item[0], item[1], exercise, case_sets, expected, seed, limits, confinement, kernels)
             done += 1
             if progress:
@@ -125,7 +133,9 @@ def grade_batch(exercise: Exercise, paths: list[Path], seed: int | None = None, 
             return result
 
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            return list(pool.map(work, zip(paths, names)))
+            results = list(pool.map(work, zip(paths, names)))
+        expected.future.result()  # a broken solution fails the batch, even one of unreadable files
+        return results
 
 
 def kernels_ahead(jobs: int) -> int:
