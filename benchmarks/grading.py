@@ -68,7 +68,7 @@ def grade(folder: Path, out: Path, jobs: int) -> float:
 
 
 STARTS = """
-import json, sys, time
+import json, shutil, sys, time
 from grader import kernel
 seconds = []
 for _ in range(int(sys.argv[1])):
@@ -79,6 +79,7 @@ for _ in range(int(sys.argv[1])):
         seconds.append(time.monotonic() - began)
     finally:
         k.stop()
+        shutil.rmtree(k.workdir, ignore_errors=True)
 print(json.dumps(seconds))
 """
 
