@@ -140,8 +140,11 @@ def _run(exercise: Exercise, paths: list[Path], args: argparse.Namespace, limits
     _confinement(limits)
     become_subreaper()
     try:
+        # issue 16 (speed): a batch graded into the same --out reuses the reference run's values
+        cache_dir = Path(args.out) / ".grader-cache" if getattr(args, "out", None) else None
         return grade_batch(exercise, paths, seed=args.seed, jobs=jobs, limits=limits,
-                           solutions_dir=args.solutions, progress=progress, names=names)
+                           solutions_dir=args.solutions, progress=progress, names=names,
+                           cache_dir=cache_dir)
     except GraderError as exc:
         raise Exit(3, f"cannot grade: {exc}") from None
     except ConfinementMissing as exc:

@@ -1,9 +1,11 @@
 """Grading a batch: run each submission in a sandboxed kernel, score it in this process.
 
 For one exercise and one seed, the solution notebook is run once to get the expected value of
-every case (grader.reference). Each submission then runs in its own kernel (grader.runner); its
-answers come back as tagged JSON and are scored here (grader.scoring), where nothing the
-submission did can reach. The results are grader.results' model, which the reporters read.
+every case (grader.reference; kept across batches by grader.expected_cache). Each submission runs
+in its own fresh kernel (grader.runner, kernels started ahead of need by grader.kernel_pool), the
+first ones beside the reference run; its answers come back as tagged JSON and are scored here
+(grader.scoring) once the expected values are there, where nothing the submission did can reach.
+The results are grader.results' model, which the reporters read.
 """
 
 from __future__ import annotations
@@ -19,12 +21,14 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable
 
+from . import expected_cache
 from .sandbox import isolation
 from .kernel import Limits
+from .kernel_pool import KernelPool  # issue 16 (speed): kernels started ahead of need
 from .notebook import Malformed, read_submission
 from .reference import expected_values
 from .results import SubmissionResult, TaskResult
-from .runner import run_tasks
+from .runner import prepare_kernel, run_tasks
 from .scoring import judge_locally
 from .spec import CaseSet, Exercise, draw_cases
 from .verdict import clip
@@ -36,7 +40,8 @@ class ConfinementMissing(Exception):
 
 def grade_one(path: Path, name: str, exercise: Exercise, case_sets: list[CaseSet],
               expected: dict[str, list[Any]], seed: int, limits: Limits,
-              confinement: isolation.Confinement | None = None) -> SubmissionResult:
+              confinement: isolation.Confinement | None = None,
+              kernels: KernelPool | None = None) -> SubmissionResult:
     """Grade one file; whatever happens, the result is a SubmissionResult, never an exception.
 
     Reading the file and grading it are isolated from each other and from the rest of the batch:
@@ -54,7 +59,7 @@ def grade_one(path: Path, name: str, exercise: Exercise, case_sets: list[CaseSet
                                 malformed=f"the file could not be read ({type(exc).__name__})",
                                 total_seconds=time.monotonic() - began)
     try:
-        raw, notes, problem, timings = run_tasks(submission, case_sets, limits, confinement)
+        raw, notes, problem, timings = run_tasks(submission, case_sets, limits, confinement, kernels)
     except Exception as exc:  # a fault of the grader or the machine: report it, grade the rest
         traceback.print_exc(file=sys.stderr)
         note = f"The grader failed on this submission ({type(exc).__name__}); ask your instructor to re-run it."
@@ -90,9 +95,10 @@ def submission_names(paths: list[Path]) -> list[str]:
 def grade_batch(exercise: Exercise, paths: list[Path], seed: int | None = None, jobs: int = 1,
                 limits: Limits | None = None, solutions_dir: Path | None = None,
                 progress: Callable[[int, int], None] | None = None,
-                names: list[str] | None = None) -> list[SubmissionResult]:
+                names: list[str] | None = None, cache_dir: Path | None = None) -> list[SubmissionResult]:
     """Grade every path; results come back in the order of *paths*, whatever *jobs* is.
-    *names* are the report folders' names, when the caller chose them over a larger class."""
+    *names* are the report folders' names, when the caller chose them over a larger class.
+    *cache_dir* keeps the reference run's expected values for the next batch."""
     limits = limits or Limits()
     if limits.cpus is None:  # each sandbox its share of the machine, so none starves the others
         limits = dataclasses.replace(limits, cpus=max(1.0, (os.cpu_count() or 1) / max(1, jobs)))
@@ -102,19 +108,38 @@ def grade_batch(exercise: Exercise, paths: list[Path], seed: int | None = None, 
         raise ConfinementMissing(confinement.summary())
     seed = secrets.randbelow(2**31) if seed is None else seed
     case_sets = draw_cases(exercise, seed)
-    expected = expected_values(exercise, case_sets, limits, solutions_dir, confinement)
-    names = names or submission_names(paths)
-    done = 0
-    if progress:
-        progress(0, len(paths))
-
-    def work(item: tuple[Path, str]) -> SubmissionResult:
-        nonlocal done
-        result = grade_one(item[0], item[1], exercise, case_sets, expected, seed, limits, confinement)
-        done += 1
+    # issue 16 (speed): the reference run and every submission take their kernels from one pool,
+    # which starts them ahead of need (one kernel per submission, plus the reference run's).
+    kernels = KernelPool(limits, confinement, prepare=prepare_kernel, ahead=kernels_ahead(jobs),
+                         expected=len(paths) + 1)
+    # The reference run goes on beside the first submissions, which are judged once its values
+    # are there; when it fails, the submissions not yet begun are not run at all.
+    with kernels, ThreadPoolExecutor(max_workers=1, thread_name_prefix="reference") as reference:
+        expected = expected_cache.Pending(reference.submit(
+            expected_values, exercise, case_sets, limits, solutions_dir, confinement, kernels, cache_dir))
+        names = names or submission_names(paths)
+        done = 0
         if progress:
-            progress(done, len(paths))
-        return result
+            progress(0, len(paths))
 
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        return list(pool.map(work, zip(paths, names)))
+        def work(item: tuple[Path, str]) -> SubmissionResult:
+            nonlocal done
+            if failed := expected.failed():
+                raise failed
+            result = grade_one(item[0], item[1], exercise, case_sets, expected, seed, limits, confinement, kernels)
+            done += 1
+            if progress:
+                progress(done, len(paths))
+            return result
+
+        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+            results = list(pool.map(work, zip(paths, names)))
+        expected.future.result()  # a broken solution fails the batch, even one of unreadable files
+        return results
+
+
+def kernels_ahead(jobs: int) -> int:
+    """Kernels to start ahead of need: one more than the jobs. With one job on two cores, two
+    kernels starting while a submission runs keep both cores busy when submissions are small
+    (starting a sandboxed kernel then costs more than running the submission)."""
+    return jobs + 1

@@ -44,6 +44,10 @@ from .relay import Relay
 
 PR_SET_CHILD_SUBREAPER = 36
 _adopting = False  # set once this process is a child subreaper (the command line only)
+# Held while a launcher is spawned and while orphans are swept: between fork and exec a new
+# launcher looks like any other child of the grader, and a sweep in another thread (a pool's
+# stop, issue 16) must not take it for an orphan.
+_SPAWNING = threading.Lock()
 CHANNELS = ("shell", "iopub", "stdin", "hb", "control")
 MESSAGE_BYTES = 8 * 2**20  # a larger message is counted and dropped unparsed (no output is this big)
 MAX_FRAMES = 64  # the frames of one message that are kept (Jupyter messages have a handful)
@@ -203,11 +207,13 @@ class SandboxedKernel:
     # ---- life cycle -------------------------------------------------------------------------
     def start(self) -> None:
         layout = self._prepare()
-        self.launcher = subprocess.Popen(
-            self._command(layout), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, start_new_session=True, cwd=self.workdir,
-            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"},  # no secrets
-        )
+        command = self._command(layout)
+        with _SPAWNING:
+            self.launcher = subprocess.Popen(
+                command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE, start_new_session=True, cwd=self.workdir,
+                env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"},  # no secrets
+            )
         line = self._read_launcher_line()
         if "error" in line:
             raise KernelDied(f"the sandbox could not be set up: {str(line['error'])[:300]}")
@@ -653,7 +659,9 @@ def sweep_orphans(keep_launchers: bool) -> None:
     """
     if not _adopting:
         return
-    for child in psutil.Process().children():
+    with _SPAWNING:
+        children = psutil.Process().children()
+    for child in children:
         if keep_launchers and _is_launcher(child):
             continue
         try:

@@ -11,9 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from . import wire
+from . import expected_cache, wire
 from .sandbox import isolation
 from .kernel import Limits
+from .kernel_pool import KernelPool
 from .notebook import Malformed, read_submission
 from .runner import run_tasks
 from .spec import CaseSet, Exercise
@@ -33,14 +34,23 @@ def solution_path(exercise: Exercise, solutions_dir: Path | None = None) -> Path
 
 def expected_values(exercise: Exercise, case_sets: list[CaseSet], limits: Limits,
                     solutions_dir: Path | None = None,
-                    confinement: isolation.Confinement | None = None) -> dict[str, list[Any]]:
-    """Run the solution notebook on every case; its answers are the expected values."""
+                    confinement: isolation.Confinement | None = None,
+                    kernels: KernelPool | None = None,
+                    cache_dir: Path | None = None) -> dict[str, list[Any]]:
+    """Run the solution notebook on every case; its answers are the expected values. With
+    *cache_dir*, the values of an earlier run with the same inputs are reused (grader.expected_cache)."""
     path = solution_path(exercise, solutions_dir)
     try:
         solution = read_submission(path, links_stay_in_folder=False)  # the instructor's own file
     except Malformed as exc:
         raise GraderError(f"the solution notebook {path} cannot be used: {exc}") from None
-    raw, notes, _, _ = run_tasks(solution, case_sets, limits, confinement)
+    # issue 16 (speed): the same solution, cases, grader and environment give the same values
+    key = expected_cache.cache_key(exercise, case_sets, path.read_bytes()) if cache_dir else None
+    if key and (cached := expected_cache.load(cache_dir, key, case_sets)) is not None:
+        if kernels is not None:
+            kernels.expect_fewer(1)  # the kernel of this reference run is not needed
+        return cached
+    raw, notes, _, _ = run_tasks(solution, case_sets, limits, confinement, kernels)
     expected: dict[str, list[Any]] = {}
     for case_set in case_sets:
         name = case_set.task.name
@@ -66,4 +76,6 @@ def expected_values(exercise: Exercise, case_sets: list[CaseSet], limits: Limits
         if problems:
             detail = "; ".join(problems[:3] + notes[:3])
             raise GraderError(f"the solution notebook {path} fails task {name}: {detail}")
+    if key and expected_cache.cache_key(exercise, case_sets, path.read_bytes()) == key:  # unchanged meanwhile
+        expected_cache.store(cache_dir, key, expected)
     return expected

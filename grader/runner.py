@@ -9,11 +9,11 @@ Nothing here judges: that is grader.scoring's job.
 from __future__ import annotations
 
 import secrets
-import shutil
 import time
 
 from .sandbox import isolation
-from .kernel import CellResult, CellStatus, KernelDied, Limits, SandboxedKernel, new_workdir
+from .kernel import CellResult, CellStatus, KernelDied, Limits, SandboxedKernel
+from .kernel_pool import KernelPool  # issue 16 (speed): kernels started ahead of need
 from .notebook import Submission
 from .protocol import call_cell, read_reply, setup_cell
 from .results import Timings
@@ -64,8 +64,15 @@ def _describe_cell(result: CellResult, index: int, limits: Limits) -> str | None
         memory=limits.memory_mb, total=limits.total_seconds)
 
 
+def prepare_kernel(kernel: SandboxedKernel) -> None:
+    """The grader's prelude (protocol.setup_cell), run in a fresh kernel before any of the
+    submission's cells."""
+    kernel.execute(setup_cell(kernel.limits.output_bytes))
+
+
 def run_tasks(submission: Submission, case_sets: list[CaseSet], limits: Limits,
-              confinement: isolation.Confinement | None = None) -> tuple[dict[str, dict], list[str], str | None, Timings]:
+              confinement: isolation.Confinement | None = None,
+              kernels: KernelPool | None = None) -> tuple[dict[str, dict], list[str], str | None, Timings]:
     """Run the notebook's code cells, then each task's cases, in a sandboxed kernel.
 
     A cell that crashes the kernel (or ignores an interrupt) is skipped on a fresh kernel, so
@@ -89,15 +96,17 @@ def run_tasks(submission: Submission, case_sets: list[CaseSet], limits: Limits,
     starts, failed_starts = 0, 0
     suspect: int | None = None  # a last cell skipped to see whether it, not a task, killed the kernel
     retried = False
+    # issue 16 (speed): fresh kernels come from a pool (started ahead of need in a batch, on
+    # demand otherwise), already past prepare_kernel; each is used for this submission only.
+    kernels = kernels or KernelPool(limits, confinement, prepare=prepare_kernel)
     while starts < MAX_KERNEL_STARTS:
         if not pending:
             break
-        workdir = new_workdir()
-        kernel = SandboxedKernel(limits, workdir, deadline, confinement)
+        kernel = None
         try:
             began = time.monotonic()
             try:
-                kernel.start()
+                kernel = kernels.take(deadline)
             except KernelDied as exc:
                 failed_starts += 1
                 if failed_starts < START_ATTEMPTS:
@@ -106,7 +115,6 @@ def run_tasks(submission: Submission, case_sets: list[CaseSet], limits: Limits,
                 break
             starts += 1
             problem = kernel.problem or problem
-            kernel.execute(setup_cell(limits.output_bytes))
             timings.startup += time.monotonic() - began
             restart = False
             last_cell: int | None = None
@@ -158,8 +166,8 @@ def run_tasks(submission: Submission, case_sets: list[CaseSet], limits: Limits,
                 if not kernel.alive():
                     break  # the next task needs a fresh kernel
         finally:
-            kernel.stop()
-            shutil.rmtree(workdir, ignore_errors=True)
+            if kernel is not None:
+                kernels.release(kernel)  # stops it and removes its folder
     for case_set in pending:
         raw[case_set.task.name] = {"status": ReplyStatus.FAILED_RUN, "why": "could not be graded: the notebook kept crashing"}
     return raw, notes, problem, timings

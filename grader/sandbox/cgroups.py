@@ -22,12 +22,14 @@ from __future__ import annotations
 import atexit
 import os
 import signal
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 NEEDED = ("memory", "pids", "cpu")
 CPU_PERIOD_US = 100_000
+_NAMING = threading.Lock()  # one group name per sandbox, whatever thread creates it
 
 
 def _read(path: Path) -> str:
@@ -229,8 +231,9 @@ class Cgroups:
 
     def create(self, memory_bytes: int, max_processes: int, cpus: float | None) -> Group:
         """A new group with these limits; its cgroup.procs files are where a sandbox joins it."""
-        self.count += 1
-        name = f"sandbox-{self.count}"
+        with _NAMING:  # kernels start in several threads at once (--jobs, the kernel pool)
+            self.count += 1
+            name = f"sandbox-{self.count}"
         if self.version == 2:
             directory = self.parents[""] / name
             directory.mkdir()

@@ -1,0 +1,158 @@
+"""The pool of sandboxed kernels started ahead of need (grader.kernel_pool).
+
+Each kernel must be fresh (it ran the grader's prelude and nothing else), handed out once, and
+stopped with its folder removed, whatever happens to the batch. These start real sandboxes.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from grader import kernel_pool
+from grader.kernel import LAUNCHER, CellStatus, KernelDied, Limits, SandboxedKernel
+from grader.kernel_pool import KernelPool
+
+LIMITS = Limits(cell_seconds=20, total_seconds=60)
+
+
+def mark(kernel: SandboxedKernel) -> None:
+    """A prelude that leaves a trace: a kernel that ran it twice, or ran anything of another
+    submission, shows it."""
+    kernel.execute("__marks = globals().get('__marks', 0) + 1\n")
+
+
+def marks(kernel: SandboxedKernel) -> str:
+    result = kernel.execute("print(__marks, globals().get('__used', 0))\n__used = 1\n")
+    assert result.status == CellStatus.OK, result
+    return result.stdout.strip()
+
+
+def launchers(recursive: bool = True) -> list[psutil.Process]:
+    """The sandboxes' processes (with recursive=False, one per sandbox: what the grader spawned)."""
+    found = []
+    for proc in psutil.Process().children(recursive=recursive):
+        try:
+            if LAUNCHER in proc.cmdline():
+                found.append(proc)
+        except psutil.Error:
+            pass
+    return found
+
+
+@pytest.fixture
+def workdirs(monkeypatch) -> list[Path]:
+    """Every folder the pool makes for a kernel."""
+    made: list[Path] = []
+    real = kernel_pool.new_workdir
+
+    def recording() -> Path:
+        made.append(real())
+        return made[-1]
+
+    monkeypatch.setattr(kernel_pool, "new_workdir", recording)
+    return made
+
+
+def settle(pool: KernelPool, count: int) -> None:
+    """Until *count* kernels have started ahead (or failed to)."""
+    deadline = time.monotonic() + 60
+    while sum(f.done() for f in list(pool._queue)) < count and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def assert_all_gone(workdirs: list[Path]) -> None:
+    assert workdirs and not [d for d in workdirs if d.exists()]
+    assert not launchers()
+
+
+def test_each_kernel_is_fresh_and_handed_out_once(workdirs):
+    with KernelPool(LIMITS, prepare=mark, ahead=2, expected=3) as pool:
+        taken = []
+        for _ in range(3):
+            kernel = pool.take(time.monotonic() + 60)
+            assert marks(kernel) == "1 0"  # the prelude once, and nobody's code before ours
+            taken.append(kernel)
+        assert len({id(k) for k in taken}) == len({k.kernel_pid for k in taken}) == 3
+        assert pool.started == pool.handed_out == 3  # never more than the batch needs
+        for kernel in taken:
+            pool.release(kernel)
+    assert all(not k.alive() for k in taken)
+    assert_all_gone(workdirs)
+
+
+def test_the_deadline_is_the_submissions_not_the_pools():
+    with KernelPool(LIMITS, prepare=mark, ahead=1, expected=1) as pool:
+        settle(pool, 1)
+        kernel = pool.take(time.monotonic() - 1)  # this submission's time is already up
+        try:
+            assert kernel.execute("1").status == CellStatus.TOTAL_TIMEOUT
+        finally:
+            pool.release(kernel)
+
+
+def test_a_pre_started_kernel_that_died_is_replaced(workdirs):
+    with KernelPool(LIMITS, prepare=mark, ahead=1, expected=3) as pool:
+        settle(pool, 1)
+        dead = pool._queue[0].result()
+        os.kill(dead.kernel_pid, signal.SIGKILL)
+        while dead.alive():
+            time.sleep(0.01)
+        kernel = pool.take(time.monotonic() + 60)
+        assert kernel is not dead and kernel.alive()
+        assert marks(kernel) == "1 0"
+        pool.release(kernel)
+        assert pool.handed_out == 1
+    assert not dead.workdir.exists()
+    assert_all_gone(workdirs)
+
+
+def test_close_stops_the_kernels_nobody_took(workdirs):
+    pool = KernelPool(LIMITS, prepare=mark, ahead=2, expected=10)
+    settle(pool, 2)
+    assert len(launchers(recursive=False)) == 2
+    pool.close()
+    pool.close()  # twice is harmless
+    assert_all_gone(workdirs)
+    with pytest.raises(KernelDied):
+        pool.take(time.monotonic() + 60)
+
+
+@pytest.mark.parametrize("interruption", [KeyboardInterrupt, RuntimeError])
+def test_an_interrupted_batch_leaves_no_sandbox_behind(workdirs, interruption):
+    with pytest.raises(interruption):
+        with KernelPool(LIMITS, prepare=mark, ahead=2, expected=10) as pool:
+            kernel = pool.take(time.monotonic() + 60)
+            try:  # as grade.run_tasks does: a taken kernel is released whatever happens
+                raise interruption
+            finally:
+                pool.release(kernel)
+    assert len(workdirs) == 3  # the one taken and the two started ahead of it
+    assert_all_gone(workdirs)
+
+
+def test_a_start_that_fails_is_the_callers_to_retry_and_leaves_nothing(workdirs, monkeypatch):
+    def crashes(kernel: SandboxedKernel) -> None:
+        kernel.execute("import os; os._exit(1)")
+
+    with KernelPool(LIMITS, prepare=crashes, ahead=2, expected=2) as pool:
+        for _ in range(3):  # two started ahead, then one on demand: each fails on its own
+            with pytest.raises(KernelDied, match="prepared"):
+                pool.take(time.monotonic() + 60)
+        assert pool.started == 3
+    assert_all_gone(workdirs)
+
+
+def test_without_starting_ahead_each_kernel_starts_when_taken(workdirs):
+    pool = KernelPool(LIMITS, prepare=mark)
+    assert pool.started == 0
+    kernel = pool.take(time.monotonic() + 60)
+    assert pool.started == 1 and marks(kernel) == "1 0"
+    pool.release(kernel)  # no background thread: stopped at once
+    assert not kernel.alive() and not kernel.workdir.exists()
+    pool.close()
