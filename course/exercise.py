@@ -14,9 +14,14 @@ same text with the answers taken out:
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
-import jupytext
-import nbformat
+if TYPE_CHECKING:
+    import nbformat
+
+# nbformat and jupytext are imported where they are used: the grader imports this module for its
+# markers and prompt only, and nbformat's import (jsonschema's format checkers build a parser)
+# costs about a second of CPU, once per batch.
 
 CODE_BLOCK = re.compile(r"^([ \t]*)# BEGIN SOLUTION[^\n]*\n.*?^[ \t]*# END SOLUTION[^\n]*(\n|$)", re.S | re.M)
 TEXT_BLOCK = re.compile(r"<!-- BEGIN SOLUTION -->(.*?)<!-- END SOLUTION -->", re.S)  # group 1: the answer
@@ -45,6 +50,8 @@ def _check_pairs(cell: nbformat.NotebookNode, index: int, stripped: str) -> None
 
 def strip_solutions(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """The exercise for a solution notebook; raises UnpairedMarker rather than leak an answer."""
+    import nbformat
+
     exercise = nbformat.from_dict(notebook)  # a deep copy
     cells = []
     for index, cell in enumerate(exercise.cells):
@@ -67,5 +74,7 @@ def strip_solutions(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
 
 def exercise_text(solution_md: str) -> str:
     """The exercise's MyST source for a solution's MyST source."""
+    import jupytext
+
     notebook = jupytext.reads(solution_md, fmt="md:myst")
     return jupytext.writes(strip_solutions(notebook), fmt="md:myst")

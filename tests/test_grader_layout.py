@@ -86,6 +86,21 @@ def test_the_grading_kernel_loads_only_the_in_kernel_code():
                                      "grader.inkernel.harness", "grader.wire"]
 
 
+def test_the_grader_never_imports_nbformat():
+    """The grader reads notebooks as JSON. nbformat's import (jsonschema's format checkers build
+    a parser) costs about a second of CPU, which every batch paid once when grader.written
+    imported course.exercise for its markers. Every grader module is imported here but the CLI
+    entry and the hidden-package stand-in, which raises on import."""
+    code = ("import importlib, pkgutil, sys, grader\n"
+            "for m in pkgutil.walk_packages(grader.__path__, 'grader.'):\n"
+            "    if m.name not in ('grader.__main__', 'grader.sandbox.hidden_package'):\n"
+            "        importlib.import_module(m.name)\n"
+            "import course.exercise\n"
+            "print(' '.join(sorted(m for m in ('nbformat', 'jupytext', 'jsonschema') if m in sys.modules)))")
+    loaded = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+    assert loaded.stdout.split() == []
+
+
 def test_the_grader_modules_import_each_other_without_cycles():
     modules = {".".join(p.relative_to(REPO).with_suffix("").parts).removesuffix(".__init__"): p
                for p in GRADER.rglob("*.py")}
