@@ -27,10 +27,8 @@ import os
 import platform
 import sys
 import tempfile
-from collections.abc import Mapping
-from concurrent.futures import Future
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 from . import wire
 
@@ -105,25 +103,3 @@ def store(folder: Path, key: str, expected: dict[str, list[Any]]) -> None:
             os.unlink(handle.name)
         except (OSError, NameError, UnboundLocalError):
             pass
-
-
-class Pending(Mapping):
-    """The expected values of a reference run that is still going on, waited for when first
-    read: submissions run meanwhile and are judged once the values are there. A reference run
-    that failed raises its error wherever its values are read."""
-
-    def __init__(self, future: Future):
-        self.future = future
-
-    def __getitem__(self, name: str) -> list[Any]:
-        return self.future.result()[name]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.future.result())
-
-    def __len__(self) -> int:
-        return len(self.future.result())
-
-    def failed(self) -> BaseException | None:
-        """The reference run's error, once it has ended with one."""
-        return self.future.exception() if self.future.done() else None

@@ -2,9 +2,10 @@
 
 For one exercise and one seed, the solution notebook is run once to get the expected value of
 every case (grader.reference; kept across batches by grader.expected_cache). Each submission runs
-in its own fresh kernel (grader.runner, kernels started ahead of need by grader.kernel_pool), the
-first ones beside the reference run; its answers come back as tagged JSON and are scored here
+in its own fresh kernel (grader.runner, kernels started ahead of need by grader.kernel_pool),
+beside the reference run; its answers come back as tagged JSON and are scored here
 (grader.scoring) once the expected values are there, where nothing the submission did can reach.
+No worker waits for the reference run: a submission that has run is judged at the batch's end.
 The results are grader.results' model, which the reporters read.
 """
 
@@ -19,15 +20,14 @@ import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
-from . import expected_cache
 from .sandbox import isolation
 from .kernel import Limits
 from .kernel_pool import KernelPool  # issue 16 (speed): kernels started ahead of need
 from .notebook import Malformed, read_submission
 from .reference import expected_values
-from .results import SubmissionResult, TaskResult
+from .results import SubmissionResult, TaskResult, Timings
 from .runner import prepare_kernel, run_tasks
 from .scoring import judge_locally
 from .spec import CaseSet, Exercise, draw_cases
@@ -38,13 +38,33 @@ class ConfinementMissing(Exception):
     """--require-confinement, on a machine that lacks an isolation layer."""
 
 
-def grade_one(path: Path, name: str, exercise: Exercise, case_sets: list[CaseSet],
-              expected: dict[str, list[Any]], seed: int, limits: Limits,
-              confinement: isolation.Confinement | None = None,
-              kernels: KernelPool | None = None) -> SubmissionResult:
-    """Grade one file; whatever happens, the result is a SubmissionResult, never an exception.
+@dataclasses.dataclass
+class RanSubmission:
+    """A submission whose notebook and task calls have run, to be judged once the reference
+    run's expected values are there: a worker need not wait for them before it runs the next."""
 
-    Reading the file and grading it are isolated from each other and from the rest of the batch:
+    path: Path
+    name: str
+    case_sets: list[CaseSet]
+    raw: dict[str, dict]
+    notes: list[str]
+    confinement: str | None
+    timings: Timings
+    seconds: float
+
+    def judge(self, exercise: Exercise, expected: Mapping[str, list[Any]], seed: int) -> SubmissionResult:
+        tasks = [judge_locally(cs, self.raw.get(cs.task.name, {}), expected[cs.task.name]) for cs in self.case_sets]
+        return SubmissionResult(self.path, self.name, exercise, seed, tasks, notes=[clip(n) for n in self.notes],
+                                confinement=self.confinement, timings=self.timings, total_seconds=self.seconds)
+
+
+def run_one(path: Path, name: str, exercise: Exercise, case_sets: list[CaseSet], seed: int, limits: Limits,
+            confinement: isolation.Confinement | None = None,
+            kernels: KernelPool | None = None) -> SubmissionResult | RanSubmission:
+    """Run one file: a RanSubmission to judge, or, when it could not run, its final result
+    (never an exception).
+
+    Reading the file and running it are isolated from each other and from the rest of the batch:
     a file that breaks either is a zero with a reason."""
     began = time.monotonic()
     empty = [TaskResult(t.name, t.points, hint=t.hint) for t in exercise.tasks]
@@ -65,10 +85,8 @@ def grade_one(path: Path, name: str, exercise: Exercise, case_sets: list[CaseSet
         note = f"The grader failed on this submission ({type(exc).__name__}); ask your instructor to re-run it."
         return SubmissionResult(path, name, exercise, seed, empty, notes=[note], confinement=missing,
                                 total_seconds=time.monotonic() - began)
-    tasks = [judge_locally(cs, raw.get(cs.task.name, {}), expected[cs.task.name]) for cs in case_sets]
-    return SubmissionResult(path, name, exercise, seed, tasks, notes=[clip(n) for n in notes],
-                            confinement="; ".join(filter(None, (missing, problem))) or None,
-                            timings=timings, total_seconds=time.monotonic() - began)
+    return RanSubmission(path, name, case_sets, raw, notes, "; ".join(filter(None, (missing, problem))) or None,
+                         timings, time.monotonic() - began)
 
 
 # What the grader writes beside the submissions' folders: the gradebook, the written answers
@@ -112,30 +130,30 @@ def grade_batch(exercise: Exercise, paths: list[Path], seed: int | None = None, 
     # which starts them ahead of need (one kernel per submission, plus the reference run's).
     kernels = KernelPool(limits, confinement, prepare=prepare_kernel, ahead=kernels_ahead(jobs),
                          expected=len(paths) + 1)
-    # The reference run goes on beside the first submissions, which are judged once its values
-    # are there; when it fails, the submissions not yet begun are not run at all.
+    # The reference run goes on beside the submissions, which are judged once its values are
+    # there; when it fails, the submissions not yet begun are not run at all.
     with kernels, ThreadPoolExecutor(max_workers=1, thread_name_prefix="reference") as reference:
-        expected = expected_cache.Pending(reference.submit(
-            expected_values, exercise, case_sets, limits, solutions_dir, confinement, kernels, cache_dir))
+        reference_run = reference.submit(expected_values, exercise, case_sets, limits, solutions_dir,
+                                         confinement, kernels, cache_dir)
         names = names or submission_names(paths)
         done = 0
         if progress:
             progress(0, len(paths))
 
-        def work(item: tuple[Path, str]) -> SubmissionResult:
+        def work(item: tuple[Path, str]) -> SubmissionResult | RanSubmission:
             nonlocal done
-            if failed := expected.failed():
+            if reference_run.done() and (failed := reference_run.exception()):
                 raise failed
-            result = grade_one(item[0], item[1], exercise, case_sets, expected, seed, limits, confinement, kernels)
+            result = run_one(item[0], item[1], exercise, case_sets, seed, limits, confinement, kernels)
             done += 1
             if progress:
                 progress(done, len(paths))
             return result
 
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            results = list(pool.map(work, zip(paths, names)))
-        expected.future.result()  # a broken solution fails the batch, even one of unreadable files
-        return results
+            ran = list(pool.map(work, zip(paths, names)))
+        expected = reference_run.result()  # a broken solution fails the batch, even one of unreadable files
+        return [r.judge(exercise, expected, seed) if isinstance(r, RanSubmission) else r for r in ran]
 
 
 def kernels_ahead(jobs: int) -> int:

@@ -339,6 +339,56 @@ def test_a_kernel_that_fails_to_start_is_started_again(monkeypatch):
         grade.grade_batch(exercises()[SLUG], [SOLUTION], seed=SEED)  # no reference values at all
 
 
+def test_submissions_run_while_the_reference_run_goes_on(monkeypatch):
+    """No worker waits for the solution's run: the reference run here ends only once three
+    submissions have run (it would wait forever if they waited for it), and all are judged."""
+    import threading
+
+    from grader import grade
+
+    exercise = exercises()[SLUG]
+    three_ran = threading.Event()
+    ran: list[str] = []
+
+    def slow_reference(exercise, case_sets, *rest):
+        assert three_ran.wait(timeout=120), "the submissions waited for the reference run"
+        return {cs.task.name: [None] * len(cs.all_args) for cs in case_sets}
+
+    def run(path, name, exercise, case_sets, *rest):
+        ran.append(name)
+        if len(ran) == 3:
+            three_ran.set()
+        return grade.RanSubmission(path, name, case_sets, {}, [], None, grade.Timings(), 0.0)
+
+    monkeypatch.setattr(grade, "expected_values", slow_reference)
+    monkeypatch.setattr(grade, "run_one", run)
+    results = grade.grade_batch(exercise, [SOLUTION] * 3, seed=SEED)
+    assert [len(r.tasks) for r in results] == [len(exercise.tasks)] * 3
+
+
+def test_a_failed_reference_run_stops_the_batch(monkeypatch):
+    """A broken solution fails the batch, and the submissions not yet begun are not run."""
+    import time
+
+    from grader import grade, reference
+
+    ran: list[str] = []
+
+    def broken(*args):
+        raise reference.GraderError("the solution notebook is broken")
+
+    def run(path, name, exercise, case_sets, *rest):
+        ran.append(name)
+        time.sleep(0.2)
+        return grade.RanSubmission(path, name, case_sets, {}, [], None, grade.Timings(), 0.0)
+
+    monkeypatch.setattr(grade, "expected_values", broken)
+    monkeypatch.setattr(grade, "run_one", run)
+    with pytest.raises(reference.GraderError, match="broken"):
+        grade.grade_batch(exercises()[SLUG], [SOLUTION] * 10, seed=SEED)
+    assert len(ran) <= 2
+
+
 def test_the_attack_suite_size_is_the_one_the_instructors_page_states():
     from tests.attacks import ATTACKS
 
