@@ -139,6 +139,7 @@ DIRECT_EXTRAS = ("/proc", "/sys", "/dev/urandom", "/dev/random", "/dev/zero")
 SANDBOX_EXTRAS = ("/proc", "/sys/devices/system/cpu", "/dev/urandom", "/dev/random", "/dev/zero",
                   isolation.INSIDE_RUN + "/sandbox.json", isolation.INSIDE_RUN + "/kernel.json")
 LAUNCHER = str(Path(__file__).parent / "sandbox" / "launcher.py")
+KERNEL_MAIN = str(Path(__file__).parent / "sandbox" / "kernel_main.py")  # ipykernel's, without debugpy
 HOME_DIRS = ("tmp", ".matplotlib", ".ipython", ".jupyter", ".jupyter-data", ".jupyter-runtime")
 
 
@@ -269,7 +270,7 @@ class SandboxedKernel:
             "home": home,
             "uid": uid,
             "make_dirs": list(HOME_DIRS),
-            "kernel_cmd": [sys.executable, "-m", "ipykernel_launcher", "-f", f"{run}/kernel.json",
+            "kernel_cmd": [sys.executable, KERNEL_MAIN, "-f", f"{run}/kernel.json",
                            "--HistoryManager.enabled=False", "--IPKernelApp.quiet=True"],
             "env": sandbox_env(home),
             "address_space_mb": max(2 * limits.memory_mb, 4096),

@@ -156,3 +156,20 @@ def test_without_starting_ahead_each_kernel_starts_when_taken(workdirs):
     pool.release(kernel)  # no background thread: stopped at once
     assert not kernel.alive() and not kernel.workdir.exists()
     pool.close()
+
+
+def test_a_grading_kernel_starts_without_the_debugger(workdirs):
+    """grader/sandbox/kernel_main.py starts ipykernel without importing debugpy (a quarter of a
+    kernel's start), and does not leave its own folder on the path, where the sandbox's modules
+    would become importable under their bare names."""
+    with KernelPool(LIMITS, ahead=0) as pool:
+        kernel = pool.take(time.monotonic() + 60)
+        try:
+            result = kernel.execute("import sys\n"
+                                    "print(sys.modules.get('debugpy', 'absent'), 'pydevd' in sys.modules,\n"
+                                    "      any(p.endswith('sandbox') for p in sys.path), type(get_ipython()).__name__)\n")
+            assert result.status == CellStatus.OK, result
+            assert result.stdout.split() == ["None", "False", "False", "ZMQInteractiveShell"]
+        finally:
+            pool.release(kernel)
+    assert_all_gone(workdirs)
