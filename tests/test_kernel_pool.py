@@ -159,7 +159,7 @@ def test_without_starting_ahead_each_kernel_starts_when_taken(workdirs):
 
 
 def test_a_grading_kernel_starts_without_the_debugger(workdirs):
-    """grader/sandbox/kernel_main.py starts ipykernel without importing debugpy (a quarter of a
+    """grader/sandbox/kernel_main.py starts ipykernel without importing debugpy (a fifth of a
     kernel's start), and does not leave its own folder on the path, where the sandbox's modules
     would become importable under their bare names."""
     with KernelPool(LIMITS, ahead=0) as pool:
