@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 import secrets
 import sys
 import time
@@ -26,6 +25,7 @@ from .sandbox import isolation
 from .kernel import Limits
 from .kernel_pool import KernelPool  # issue 16 (speed): kernels started ahead of need
 from .notebook import Malformed, read_submission
+from .plan import submission_names
 from .reference import expected_values
 from .results import SubmissionResult, TaskResult, Timings
 from .runner import prepare_kernel, run_tasks
@@ -87,27 +87,6 @@ def run_one(path: Path, name: str, exercise: Exercise, case_sets: list[CaseSet],
                                 total_seconds=time.monotonic() - began)
     return RanSubmission(path, name, case_sets, raw, notes, "; ".join(filter(None, (missing, problem))) or None,
                          timings, time.monotonic() - began)
-
-
-# What the grader writes beside the submissions' folders: the gradebook, the written answers
-RESERVED_NAMES = {"gradebook.csv", "written"}
-
-
-def submission_names(paths: list[Path]) -> list[str]:
-    """A folder name per submission: the file's stem in safe characters, made unique in a stable
-    way (case-insensitively, for file systems that fold case), never a name the grader uses."""
-    names: list[str] = []
-    taken: set[str] = set(RESERVED_NAMES)
-    for path in paths:
-        stem = os.fsencode(path.name).decode("utf-8", "replace")
-        stem = stem[: -len(".ipynb")] if stem.endswith(".ipynb") else stem
-        base = re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("._-")[:80] or "submission"
-        name, n = base, 2
-        while name.casefold() in taken:
-            name, n = f"{base}-{n}", n + 1
-        taken.add(name.casefold())
-        names.append(name)
-    return names
 
 
 def grade_batch(exercise: Exercise, paths: list[Path], seed: int | None = None, jobs: int = 1,

@@ -1,6 +1,6 @@
 """Which submissions of a class one `grade` run grades: all, a shard, or those not graded yet.
 
-Report folders are named over the whole class (grade.submission_names), so that every shard and
+Report folders are named over the whole class (submission_names, below), so that every shard and
 every resumed run writes a submission's report to the same place.
 
 - `--shard K/N` grades every N-th submission, starting with the K-th, in the class's stable
@@ -15,13 +15,34 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .grade import submission_names
 from .notebook import Malformed, read_bytes
 from .spec import Exercise
+
+
+# What the grader writes beside the submissions' folders: the gradebook, the written answers
+RESERVED_NAMES = {"gradebook.csv", "written"}
+
+
+def submission_names(paths: list[Path]) -> list[str]:
+    """A folder name per submission: the file's stem in safe characters, made unique in a stable
+    way (case-insensitively, for file systems that fold case), never a name the grader uses."""
+    names: list[str] = []
+    taken: set[str] = set(RESERVED_NAMES)
+    for path in paths:
+        stem = os.fsencode(path.name).decode("utf-8", "replace")
+        stem = stem[: -len(".ipynb")] if stem.endswith(".ipynb") else stem
+        base = re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("._-")[:80] or "submission"
+        name, n = base, 2
+        while name.casefold() in taken:
+            name, n = f"{base}-{n}", n + 1
+        taken.add(name.casefold())
+        names.append(name)
+    return names
 
 
 class PlanError(Exception):
