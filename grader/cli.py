@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -132,7 +133,7 @@ def _confinement(limits: Limits) -> None:
 
 
 def _run(exercise: Exercise, paths: list[Path], args: argparse.Namespace, limits: Limits,
-         jobs: int = 1, progress=None, names: list[str] | None = None) -> list:
+         jobs: int = 1, progress=None, names: list[str] | None = None, on_result=None) -> list:
     """Grade, adopting and finally killing any process a submission leaves behind."""
     from .grade import ConfinementMissing, grade_batch
     from .reference import GraderError
@@ -144,7 +145,7 @@ def _run(exercise: Exercise, paths: list[Path], args: argparse.Namespace, limits
         cache_dir = Path(args.out) / ".grader-cache" if getattr(args, "out", None) else None
         return grade_batch(exercise, paths, seed=args.seed, jobs=jobs, limits=limits,
                            solutions_dir=args.solutions, progress=progress, names=names,
-                           cache_dir=cache_dir)
+                           cache_dir=cache_dir, on_result=on_result)
     except GraderError as exc:
         raise Exit(3, f"cannot grade: {exc}") from None
     except ConfinementMissing as exc:
@@ -208,19 +209,36 @@ def _grade(args: argparse.Namespace) -> int:
     args.seed = work.seed
     if work.kept:
         print(f"{len(work.kept)} submissions already graded with seed {work.seed}: kept")
-    results = []
-    if work.todo:
-        results = _run(exercise, [paths[i] for i in work.todo], args, limits, jobs=args.jobs,
-                       progress=Progress() if sys.stderr.isatty() else None,
-                       names=[work.names[i] for i in work.todo])
     unwritten: dict[str, str] = {}
-    for result in results:  # one report that cannot be written never costs the others theirs
+    written = 0
+    writing = threading.Lock()
+
+    def write(result) -> None:
+        """Each report as soon as its submission is judged: an interrupted run keeps them, and
+        --resume goes on from there. One report that cannot be written never costs the others."""
+        nonlocal written
         try:
             write_submission(out, result, work.digests.get(result.name))
         except (OSError, ValueError) as exc:
-            unwritten[result.name] = f"{type(exc).__name__}: {exc.strerror if isinstance(exc, OSError) else exc}"
+            with writing:
+                unwritten[result.name] = f"{type(exc).__name__}: {exc.strerror if isinstance(exc, OSError) else exc}"
             print(f"error: the report of {result.name} could not be written: {unwritten[result.name]}",
                   file=sys.stderr)
+            return
+        with writing:
+            written += 1
+
+    results = []
+    if work.todo:
+        progress = Progress() if sys.stderr.isatty() else None
+        try:
+            results = _run(exercise, [paths[i] for i in work.todo], args, limits, jobs=args.jobs,
+                           progress=progress, names=[work.names[i] for i in work.todo], on_result=write)
+        except KeyboardInterrupt:
+            if progress:
+                sys.stderr.write("\n")  # off the progress line
+            raise Exit(130, f"interrupted: {written} of {len(work.todo)} submissions graded, their reports "
+                            f"written to {out}. Run the same command with --resume to grade the rest") from None
     for result in results:
         flag = f"  NOT GRADED: {result.malformed}" if result.malformed else ""
         print(f"{result.name:<30} {result.score:g}/{result.exercise.points:g}{flag}")

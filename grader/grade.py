@@ -15,9 +15,10 @@ import dataclasses
 import os
 import secrets
 import sys
+import threading
 import time
 import traceback
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -92,10 +93,16 @@ def run_one(path: Path, name: str, exercise: Exercise, case_sets: list[CaseSet],
 def grade_batch(exercise: Exercise, paths: list[Path], seed: int | None = None, jobs: int = 1,
                 limits: Limits | None = None, solutions_dir: Path | None = None,
                 progress: Callable[[int, int], None] | None = None,
-                names: list[str] | None = None, cache_dir: Path | None = None) -> list[SubmissionResult]:
+                names: list[str] | None = None, cache_dir: Path | None = None,
+                on_result: Callable[[SubmissionResult], None] | None = None) -> list[SubmissionResult]:
     """Grade every path; results come back in the order of *paths*, whatever *jobs* is.
     *names* are the report folders' names, when the caller chose them over a larger class.
-    *cache_dir* keeps the reference run's expected values for the next batch."""
+    *cache_dir* keeps the reference run's expected values for the next batch. *on_result*
+    receives each result as soon as it is judged (from any thread), so that its report can be
+    written while the batch goes on and an interrupted batch keeps what it has graded.
+
+    On KeyboardInterrupt the kernels in use are killed, so the batch stops at once rather than
+    when the cells running then reach their time limit, and no further submission is begun."""
     limits = limits or Limits()
     if limits.cpus is None:  # each sandbox its share of the machine, so none starves the others
         limits = dataclasses.replace(limits, cpus=max(1.0, (os.cpu_count() or 1) / max(1, jobs)))
@@ -105,6 +112,7 @@ def grade_batch(exercise: Exercise, paths: list[Path], seed: int | None = None, 
         raise ConfinementMissing(confinement.summary())
     seed = secrets.randbelow(2**31) if seed is None else seed
     case_sets = draw_cases(exercise, seed)
+    names = names or submission_names(paths)
     # issue 16 (speed): the reference run and every submission take their kernels from one pool,
     # which starts them ahead of need (one kernel per submission, plus the reference run's).
     kernels = KernelPool(limits, confinement, prepare=prepare_kernel, ahead=kernels_ahead(jobs),
@@ -114,25 +122,76 @@ def grade_batch(exercise: Exercise, paths: list[Path], seed: int | None = None, 
     with kernels, ThreadPoolExecutor(max_workers=1, thread_name_prefix="reference") as reference:
         reference_run = reference.submit(expected_values, exercise, case_sets, limits, solutions_dir,
                                          confinement, kernels, cache_dir)
-        names = names or submission_names(paths)
+        judged = _Judging(exercise, seed, reference_run, on_result)
+        stopping = threading.Event()
+        counting = threading.Lock()
         done = 0
         if progress:
             progress(0, len(paths))
 
-        def work(item: tuple[Path, str]) -> SubmissionResult | RanSubmission:
+        def work(index: int) -> None:
             nonlocal done
+            if stopping.is_set():
+                return
             if reference_run.done() and (failed := reference_run.exception()):
                 raise failed
-            result = run_one(item[0], item[1], exercise, case_sets, seed, limits, confinement, kernels)
-            done += 1
-            if progress:
-                progress(done, len(paths))
-            return result
+            ran = run_one(paths[index], names[index], exercise, case_sets, seed, limits, confinement, kernels)
+            if stopping.is_set():  # cut short by abort(): not a result, and no report says otherwise
+                return
+            with counting:
+                done += 1
+                if progress:
+                    progress(done, len(paths))
+            judged.add(index, ran)
 
-        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            ran = list(pool.map(work, zip(paths, names)))
-        expected = reference_run.result()  # a broken solution fails the batch, even one of unreadable files
-        return [r.judge(exercise, expected, seed) if isinstance(r, RanSubmission) else r for r in ran]
+        workers = ThreadPoolExecutor(max_workers=max(1, jobs))
+        try:
+            for future in [workers.submit(work, index) for index in range(len(paths))]:
+                future.result()
+        except BaseException:  # Ctrl-C, or a failed reference run: begin nothing more, end what runs
+            stopping.set()
+            kernels.abort()
+            workers.shutdown(wait=True, cancel_futures=True)
+            raise
+        workers.shutdown()
+        judged.finish()  # a broken solution fails the batch, even one of unreadable files
+        return [judged.results[index] for index in range(len(paths))]
+
+
+class _Judging:
+    """Judges each submission once it has run and the reference run's values are there, and
+    hands its result to *on_result* then: reports are written while the batch goes on."""
+
+    def __init__(self, exercise: Exercise, seed: int, reference_run: Future,
+                 on_result: Callable[[SubmissionResult], None] | None):
+        self.exercise, self.seed, self.reference_run, self.on_result = exercise, seed, reference_run, on_result
+        self.results: dict[int, SubmissionResult] = {}
+        self._waiting: list[tuple[int, SubmissionResult | RanSubmission]] = []
+        self._lock = threading.Lock()
+        # Those that ran before the values were there are judged the moment they are.
+        reference_run.add_done_callback(lambda run: run.exception() is None and self._judge_waiting())
+
+    def add(self, index: int, ran: SubmissionResult | RanSubmission) -> None:
+        with self._lock:
+            self._waiting.append((index, ran))
+        if self.reference_run.done() and self.reference_run.exception() is None:
+            self._judge_waiting()
+
+    def finish(self) -> None:
+        self.reference_run.result()  # raises the reference run's error
+        self._judge_waiting()
+
+    def _judge_waiting(self) -> None:
+        expected = self.reference_run.result()
+        # Under the lock throughout, so that finish() returns only when every result is in
+        # (judging is quick; a report's writing takes milliseconds).
+        with self._lock:
+            for index, ran in self._waiting:
+                result = ran.judge(self.exercise, expected, self.seed) if isinstance(ran, RanSubmission) else ran
+                self.results[index] = result
+                if self.on_result:
+                    self.on_result(result)
+            self._waiting = []
 
 
 def kernels_ahead(jobs: int) -> int:

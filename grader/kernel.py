@@ -460,6 +460,11 @@ class SandboxedKernel:
             self.memory_exceeded.set()
         return self.memory_exceeded.is_set()
 
+    def kill(self) -> None:
+        """Kill the sandbox's processes, from any thread (signals only: the kernel's sockets
+        stay for stop(), which the thread using the kernel calls)."""
+        self._kill_tree()
+
     def _kill_tree(self) -> None:
         if self.launcher is None:
             return

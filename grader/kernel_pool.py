@@ -56,6 +56,7 @@ class KernelPool:
         self._starter = ThreadPoolExecutor(max_workers=self.ahead, thread_name_prefix="kernel-start") if self.ahead else None
         self._stopper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kernel-stop") if self.ahead else None
         self._stops: list[Future] = []
+        self._in_use: set[SandboxedKernel] = set()  # taken and not yet released
         self.started = 0  # kernels whose start was begun, for tests and the record
         self.handed_out = 0
         self._fill()
@@ -117,13 +118,21 @@ class KernelPool:
                 continue
             kernel.deadline = deadline
             with self._lock:
-                self.handed_out += 1
+                closed = self._closed
+                if not closed:
+                    self.handed_out += 1
+                    self._in_use.add(kernel)
+            if closed:  # aborted while this one started: abort() could not reach it
+                _dispose(kernel)
+                raise KernelDied("the grader is shutting down")
             return kernel
         raise KernelDied("pre-started kernels kept dying before they were used")
 
     def release(self, kernel: SandboxedKernel) -> None:
         """Stop a kernel that was taken, and remove its folder: in the background when the pool
         starts kernels ahead, so the next submission does not wait for it."""
+        with self._lock:
+            self._in_use.discard(kernel)
         self._stop_later(kernel)
 
     def _stop_later(self, kernel: SandboxedKernel) -> None:
@@ -134,6 +143,16 @@ class KernelPool:
         _dispose(kernel)
 
     # ---- closing ----------------------------------------------------------------------------
+    def abort(self) -> None:
+        """Kill the sandbox of every kernel in use and hand out no more (Ctrl-C): a cell that
+        runs then ends at once, as if its kernel had died, instead of at its time limit. Only
+        signals are sent here; each kernel's user still stops and releases it."""
+        with self._lock:
+            self._closed = True
+            in_use = list(self._in_use)
+        for kernel in in_use:
+            kernel.kill()
+
     def close(self) -> None:
         """Stop every kernel that was started and not handed out, and wait for every stop.
         Safe to call more than once, and after an error or KeyboardInterrupt."""

@@ -130,11 +130,13 @@ class Relay:
         self._pairs.append(pair)
         self._update(pair)
 
-    @staticmethod
-    def _connect(path: Path) -> socket.socket | None:
+    def _connect(self, path: Path) -> socket.socket | None:
         """The kernel's end, if *path* is a socket that takes connections (a socket file exists
-        a moment before its listener does)."""
+        a moment before its listener does). Given up when the relay closes: a dead kernel's
+        socket refuses every attempt, and close() would wait 2 s for them."""
         for attempt in range(20):
+            if self._stopping:
+                return None
             end = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
                 if not stat.S_ISSOCK(os.lstat(path).st_mode):

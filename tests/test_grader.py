@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
 import subprocess
 import sys
@@ -387,6 +388,57 @@ def test_a_failed_reference_run_stops_the_batch(monkeypatch):
     with pytest.raises(reference.GraderError, match="broken"):
         grade.grade_batch(exercises()[SLUG], [SOLUTION] * 10, seed=SEED)
     assert len(ran) <= 2
+
+
+def test_ctrl_c_stops_at_once_keeps_the_graded_reports_and_resume_goes_on(tmp_path):
+    """Ctrl-C while a submission loops forever: the grader ends that sandbox instead of waiting
+    for the cell's time limit, says how far it got (no traceback), leaves no sandbox behind, and
+    keeps the report of each submission judged before; --resume grades only the rest."""
+    import shutil
+    import signal
+    import tempfile
+    import time
+
+    import psutil
+
+    klass = tmp_path / "class"
+    klass.mkdir()
+    shutil.copy(SOLUTION, klass / "a_solution.ipynb")
+    forever = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("while True:\n    pass")])
+    for name in ("b_loop", "c_loop"):
+        nbformat.write(forever, klass / f"{name}.ipynb")
+    out = tmp_path / "out"
+    sandboxes = Path(tempfile.mkdtemp(prefix="ctrlc-", dir="/tmp"))  # short: socket paths are
+    command = [sys.executable, "-m", "grader", "grade", SLUG, str(klass), "--out", str(out), "--seed", str(SEED)]
+    grading = subprocess.Popen([*command, "--timeout", "100"], cwd=REPO, text=True, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, env={**os.environ, "TMPDIR": str(sandboxes)},
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        began = time.monotonic()
+        while not (out / "a_solution" / "results.json").exists() and time.monotonic() - began < 120:
+            assert grading.poll() is None, grading.communicate()
+            time.sleep(0.1)
+        time.sleep(1)  # b_loop is looping now
+        interrupted = time.monotonic()
+        grading.send_signal(signal.SIGINT)
+        _, stderr = grading.communicate(timeout=200)
+        stopped_after = time.monotonic() - interrupted
+    finally:
+        grading.kill()
+    assert grading.returncode == 130, stderr
+    assert stopped_after < 100  # not the looping cell's time limit
+    assert "interrupted: 1 of 3 submissions graded" in stderr and "Traceback" not in stderr, stderr
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == ["a_solution"]
+    assert not list(sandboxes.iterdir())  # every sandbox's folder is gone
+    assert not [p for p in psutil.process_iter(["cmdline"]) if str(sandboxes) in " ".join(p.info["cmdline"] or [])]
+
+    resumed = subprocess.run([*command, "--resume", "--timeout", "1"], cwd=REPO, capture_output=True, text=True,
+                             timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "1 submissions already graded with seed" in resumed.stdout
+    rows = list(csv.DictReader((out / "gradebook.csv").open()))
+    assert [(r["submission"], r["total"]) for r in rows] == [("a_solution", "10"), ("b_loop", "0"), ("c_loop", "0")]
+    shutil.rmtree(sandboxes, ignore_errors=True)
 
 
 def test_the_attack_suite_size_is_the_one_the_instructors_page_states():
