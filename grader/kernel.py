@@ -463,7 +463,10 @@ class SandboxedKernel:
     def kill(self) -> None:
         """Kill the sandbox's processes, from any thread (signals only: the kernel's sockets
         stay for stop(), which the thread using the kernel calls)."""
-        self._kill_tree()
+        try:
+            self._kill_tree()
+        except Exception:  # raced with this kernel's own stop() (its cgroup just removed): ended anyway
+            pass
 
     def _kill_tree(self) -> None:
         if self.launcher is None:

@@ -173,3 +173,26 @@ def test_a_grading_kernel_starts_without_the_debugger(workdirs):
         finally:
             pool.release(kernel)
     assert_all_gone(workdirs)
+
+
+def test_abort_ends_the_cells_running_and_hands_out_no_more(workdirs):
+    """Ctrl-C's path: a cell that loops ends when the pool is aborted, as if its kernel had
+    died, instead of at its time limit (20 s here); no kernel is handed out after it."""
+    import threading
+
+    pool = KernelPool(LIMITS, ahead=1, expected=2)
+    try:
+        kernel = pool.take(time.monotonic() + 60)
+        ran: dict = {}
+        looping = threading.Thread(target=lambda: ran.update(result=kernel.execute("while True:\n    pass\n")))
+        looping.start()
+        time.sleep(1)
+        pool.abort()
+        looping.join(timeout=15)
+        assert not looping.is_alive() and ran["result"].status == CellStatus.DIED
+        with pytest.raises(KernelDied, match="shutting down"):
+            pool.take(time.monotonic() + 60)
+        pool.release(kernel)
+    finally:
+        pool.close()
+    assert_all_gone(workdirs)
