@@ -149,12 +149,12 @@ def run_tasks(submission: Submission, case_sets: list[CaseSet], limits: Limits,
                         skipped.add(last_cell)
                     break
                 if suspect is not None and position == 0:  # the retry below tells who killed it
-                    if result.status == "died":  # the task's function, both times: not the cell
+                    if result.status == CellStatus.DIED:  # the task's function, both times: not the cell
                         skipped.discard(suspect)
                     else:
-                        note(_describe_cell(CellResult("died"), suspect, limits))
+                        note(_describe_cell(CellResult(CellStatus.DIED), suspect, limits))
                     suspect = None
-                elif result.status == "died" and position == 0 and last_cell is not None and not retried:
+                elif result.status == CellStatus.DIED and position == 0 and last_cell is not None and not retried:
                     # Dead in the first task's call: its function crashed the kernel, or the last
                     # notebook cell did a moment late (a killed launcher takes a few ms). Run again
                     # without that cell; a second death is the task's.

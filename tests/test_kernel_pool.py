@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 from pathlib import Path
 
@@ -178,8 +179,6 @@ def test_a_grading_kernel_starts_without_the_debugger(workdirs):
 def test_abort_ends_the_cells_running_and_hands_out_no_more(workdirs):
     """Ctrl-C's path: a cell that loops ends when the pool is aborted, as if its kernel had
     died, instead of at its time limit (20 s here); no kernel is handed out after it."""
-    import threading
-
     pool = KernelPool(LIMITS, ahead=1, expected=2)
     try:
         kernel = pool.take(time.monotonic() + 60)
