@@ -1,9 +1,12 @@
 """A sandboxed IPython kernel, driven from the grader's side.
 
-`SandboxedKernel` starts the launcher grader/sandbox/launcher.py (which confines itself further and starts ipykernel)
-inside the isolation layers grader.sandbox.isolation found on this machine, talks to the kernel over ZMQ
-on Unix sockets in a folder it shares with the sandbox (the sandbox has no network at all),
-through a relay that counts every byte the kernel sends (grader.relay), and
+`SandboxedKernel` starts the launcher grader/sandbox/launcher.py (which confines itself further
+and starts ipykernel) inside the isolation layers grader.sandbox.isolation found on this machine.
+Where bubblewrap works, the launcher only holds the sandbox open, and a fork of the fork server
+(grader.forkserver), which has imported ipykernel already, joins the sandbox, confines itself the
+same way and becomes the kernel. The grader talks to the kernel over ZMQ on Unix sockets in a
+folder it shares with the sandbox (the sandbox has no network at all), through a relay that
+counts every byte the kernel sends (grader.relay), and
 enforces every limit from outside the sandbox:
 
 - a time limit per cell, then an interrupt, then a kill;
@@ -39,6 +42,7 @@ import zmq
 from jupyter_client import BlockingKernelClient
 from jupyter_client.connect import write_connection_file
 
+from . import forkserver
 from .sandbox import isolation
 from .relay import Relay
 
@@ -70,6 +74,7 @@ class Limits:
     cpus: float | None = None  # CPUs one sandbox may use; None: all of them
     require_confinement: bool = False
     hidden_modules: tuple[str, ...] = ()  # top-level packages the submission cannot import
+    fork_server: bool = True  # fork kernels into their sandboxes where bubblewrap works (grader.forkserver)
 
 
 class CellStatus(StrEnum):
@@ -207,7 +212,8 @@ class SandboxedKernel:
 
     # ---- life cycle -------------------------------------------------------------------------
     def start(self) -> None:
-        layout = self._prepare()
+        server = self._fork_server()
+        layout = self._prepare(hold=server is not None)
         command = self._command(layout)
         with _SPAWNING:
             self.launcher = subprocess.Popen(
@@ -218,8 +224,17 @@ class SandboxedKernel:
         line = self._read_launcher_line()
         if "error" in line:
             raise KernelDied(f"the sandbox could not be set up: {str(line['error'])[:300]}")
-        self.problem = line.get("confinement")
-        self._find_processes(line.get("kernel_pid"), line.get("launcher_pid"))
+        if server is None:
+            self.problem = line.get("confinement")
+            kernel, launcher = self._host_pids(line.get("kernel_pid"), line.get("launcher_pid"))
+        else:  # the launcher holds the sandbox open, and a fork of the server becomes its kernel
+            (launcher,) = self._host_pids(line.get("launcher_pid"))
+            procs = [str(p) for p in self.group.procs_files] if self.group is not None else []
+            try:
+                kernel, self.problem = server.fork(launcher, procs, layout.inside_config)
+            except forkserver.ForkFailed as exc:
+                raise KernelDied(f"the sandbox could not be set up: {exc}") from None
+        self._watch_processes(kernel, launcher)
         if self.group is None:
             self._watch = threading.Thread(target=self._watch_memory, daemon=True)
             self._watch.start()
@@ -240,8 +255,18 @@ class SandboxedKernel:
         except zmq.ZMQError:
             raise KernelDied("the kernel's sockets did not answer") from None
 
-    def _prepare(self) -> _Layout:
-        """The sandbox's folders, its connection files and the launcher's configuration."""
+    def _fork_server(self) -> forkserver.ForkServer | None:
+        """The process's fork server for this kind of sandbox, where it can be used."""
+        confinement = self.confinement
+        if not self.limits.fork_server or confinement.bwrap is None:
+            return None
+        key = (confinement.bwrap, confinement.privileged, self.limits.hidden_modules)
+        with _SPAWNING:  # the server is the grader's child too: no sweep may take it for an orphan
+            return forkserver.shared(key, sandbox_env(isolation.INSIDE_HOME), self.limits.hidden_modules)
+
+    def _prepare(self, hold: bool = False) -> _Layout:
+        """The sandbox's folders, its connection files and the launcher's configuration
+        (*hold*: the launcher only holds the sandbox open for a forked kernel)."""
         limits, confinement = self.limits, self.confinement
         in_namespaces = confinement.bwrap is not None
         uid = isolation.sandbox_uid() if confinement.privileged else None
@@ -277,6 +302,7 @@ class SandboxedKernel:
             "cpu_seconds": int(limits.total_seconds * 2 + 60),
             "file_size_mb": limits.file_size_mb,
             "require_confinement": limits.require_confinement,
+            "hold": hold,
             "read_only": [*paths.roots, *extras],
             "read_write": [home, "/dev/shm", "/dev/null"] if in_namespaces else [home, "/dev/null"],
             "sockets_only": [inside_ipc],
@@ -367,26 +393,30 @@ class SandboxedKernel:
         lines = [line.strip() for line in text.splitlines() if line.strip()]
         return lines[-1][:300] if lines else f"exit status {self.launcher.returncode}"
 
-    def _find_processes(self, kernel: object, launcher: object) -> None:
-        """Host pids (and pidfds) of the kernel and the launcher, from their pids in the sandbox."""
-        if not isinstance(kernel, int) or not isinstance(launcher, int):
+    def _host_pids(self, *ns_pids: object) -> list[int]:
+        """Host pids of processes of the sandbox, from their pids inside it."""
+        if not all(isinstance(pid, int) for pid in ns_pids):
             raise KernelDied("the sandbox failed to start")
         try:
             root = psutil.Process(self.launcher.pid)  # bwrap, or the launcher itself
             candidates = [root, *root.children(recursive=True)]
         except psutil.Error:
             raise KernelDied("the sandbox exited while starting") from None
-        found = {}
+        found: dict[int, int] = {}
         for proc in candidates:
             ns_pid = _ns_pid(proc.pid) or proc.pid  # no /proc (macOS): no namespaces either
-            if ns_pid in (kernel, launcher) and ns_pid not in found:
+            if ns_pid in ns_pids and ns_pid not in found:
                 found[ns_pid] = proc.pid
-        if kernel not in found or launcher not in found:
+        if any(pid not in found for pid in ns_pids):
             raise KernelDied("the kernel exited while starting")
-        self.kernel_pid = found[kernel]
+        return [found[pid] for pid in ns_pids]
+
+    def _watch_processes(self, kernel: int, launcher: int) -> None:
+        """pidfds of the kernel and the launcher (host pids)."""
+        self.kernel_pid = kernel
         try:
-            self._kernel_handle = os.pidfd_open(found[kernel])
-            self._launcher_handle = os.pidfd_open(found[launcher])
+            self._kernel_handle = os.pidfd_open(kernel)
+            self._launcher_handle = os.pidfd_open(launcher)
         except (AttributeError, OSError):  # Linux before 5.3: the launcher's exit will do
             pass
 
@@ -681,11 +711,12 @@ def sweep_orphans(keep_launchers: bool) -> None:
 
 
 def _is_launcher(proc: psutil.Process) -> bool:
+    """A sandbox's launcher, or the fork server its kernels come from."""
     try:
         cmd = proc.cmdline()
     except psutil.Error:
         return False
-    return LAUNCHER in cmd
+    return LAUNCHER in cmd or forkserver.ZYGOTE in cmd
 
 
 def new_workdir() -> Path:

@@ -419,20 +419,32 @@ KILLING = [
 
 def _reach_processes(ctx: Context) -> str:
     """Try resource limits, priority, affinity and scheduling on every process of this batch
-    outside its own sandbox: the grader (its command line names --out) and the other sandboxes."""
+    outside its own sandbox: the grader (its command line names --out) and the other sandboxes.
+
+    Its own sandbox is this process, its ancestors, and the processes of its sandbox's cgroup
+    (a forked kernel is not a descendant of the processes that hold its sandbox open): the
+    cgroup is the sandbox's when it is the root of a cgroup namespace of its own, or named so."""
     return f"""import os, resource
 markers = [{str(ctx.out)!r}.encode(), {ctx.marker!r}.encode()]
 mine, pid = set(), os.getpid()
-while pid > 0:  # this process and its ancestors: its own sandbox
+while pid > 0:  # this process and its ancestors
     mine.add(pid)
     try:
         pid = int(open(f"/proc/{{pid}}/stat").read().rsplit(")", 1)[1].split()[1])
     except (OSError, ValueError, IndexError):
         break
+own_group = open("/proc/self/cgroup").read()
+paths = [line.split(":", 2)[2] for line in own_group.splitlines()]
+sandbox_group = paths and all(p == "/" or "/sandbox-" in p for p in paths)
 reached = set()
 for entry in os.listdir("/proc"):
     if not entry.isdigit() or int(entry) in mine:
         continue
+    try:
+        if sandbox_group and open(f"/proc/{{entry}}/cgroup").read() == own_group:
+            continue  # the same sandbox
+    except OSError:
+        pass
     try:
         cmdline = open(f"/proc/{{entry}}/cmdline", "rb").read()
     except OSError:

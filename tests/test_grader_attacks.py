@@ -179,6 +179,13 @@ def test_no_helper_outside_the_sandbox_was_reached(batch):
     assert batch.helpers.asked == 0
 
 
+def _cwd(proc: psutil.Process) -> str:
+    try:
+        return proc.cwd()
+    except psutil.Error:
+        return ""
+
+
 def survivors(marker: str) -> list[str]:
     found = []
     for proc in psutil.process_iter(["cmdline"]):
@@ -187,6 +194,8 @@ def survivors(marker: str) -> list[str]:
         except psutil.Error:
             continue
         if LEFTOVER in cmdline or "sleep 4242" in cmdline or ("grader/sandbox/launcher.py" in cmdline and marker in cmdline):
+            found.append(f"{proc.pid}: {cmdline[:200]}")
+        elif "grader/sandbox/zygote.py" in cmdline and _cwd(proc).startswith(marker):  # a batch's fork server
             found.append(f"{proc.pid}: {cmdline[:200]}")
     return found
 

@@ -4,8 +4,9 @@ runs in the sandbox's launcher, imports only what may run there.
 - grader/inkernel/ runs in the hostile kernel (and in check()): the standard library, numpy,
   IPython (the kernel's own) and grader.wire, nothing else of the grader.
 - grader/sandbox/launcher.py runs as a plain script (`python -I -S`) with its siblings landlock.py
-  and seccomp.py loaded by path: the standard library only. The sandbox package imports nothing
-  of the grader outside itself.
+  and seccomp.py loaded by path: the standard library only. The fork server, zygote.py, adds
+  ipykernel, which its forks become. The sandbox package imports nothing of the grader outside
+  itself.
 - The grader's modules import each other without cycles.
 """
 
@@ -68,6 +69,13 @@ def test_wire_imports_only_the_stdlib_and_numpy():
 def test_the_launcher_and_what_it_loads_import_only_the_stdlib(name):
     wrong = outside(imports(GRADER / "sandbox" / f"{name}.py"), (), STDLIB)
     assert not wrong, f"{name}.py runs as a plain script in the sandbox but imports {sorted(wrong)}"
+
+
+def test_the_fork_server_imports_only_the_stdlib_and_the_kernel_it_becomes():
+    """What the server preloads comes by name from the grader (forkserver.PRELOAD); its own code
+    needs the standard library, and ipykernel once a fork becomes a kernel."""
+    wrong = outside(imports(GRADER / "sandbox" / "zygote.py"), ("ipykernel",), STDLIB)
+    assert not wrong, f"zygote.py runs outside the grader's process but imports {sorted(wrong)}"
 
 
 @pytest.mark.parametrize("path", sorted((GRADER / "sandbox").glob("*.py")), ids=lambda p: p.name)

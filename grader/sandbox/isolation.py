@@ -16,6 +16,10 @@ Every submission's kernel runs in layers, outermost first:
    no signals or abstract sockets beyond the sandbox.
 5. **seccomp** (grader.sandbox.seccomp): no socket but Unix sockets, no user namespaces.
 
+Where bubblewrap works, a kernel is forked into these layers by the fork server (grader.forkserver,
+grader/sandbox/zygote.py), which applies layers 2, 4 and 5 to it as the launcher would; the
+launcher then only holds the sandbox open.
+
 `probe()` checks all of them once per batch. A layer that is missing is named with the guarantee
 it would have given and why it is missing; `--require-confinement` then refuses to grade.
 Set GRADER_BWRAP to choose the bwrap binary (tests set it to a missing path to simulate a machine

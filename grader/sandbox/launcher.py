@@ -17,6 +17,11 @@ directly in a new session); it then
    writes the kernel's pid to stdout for the grader, and waits,
 6. on SIGTERM from the grader, or when the kernel exits, kills every descendant and exits.
 
+Where the grader forks kernels from its fork server (grader.sandbox.zygote), the configuration
+says "hold": the launcher only takes the sandbox's identity, writes its pid and waits, keeping
+the namespaces open for the forked kernel, which applies steps 1 to 3 to itself with the
+functions below (`prepare_home`, `set_limits`, `confine`).
+
 Everything here runs inside the sandbox, so the grader never relies on it alone: the namespace
 (or the cgroup) ends every process of the sandbox from outside, and the grader keeps its own
 time and output limits (grader.kernel).
@@ -25,6 +30,7 @@ time and output limits (grader.kernel).
 from __future__ import annotations
 
 import ctypes
+import functools
 import importlib.util
 import json
 import os
@@ -38,6 +44,7 @@ from pathlib import Path
 PR_SET_CHILD_SUBREAPER = 36
 
 
+@functools.cache
 def _sibling(name: str):
     """grader/sandbox/<name>.py, imported on its own (it needs only the standard library)."""
     spec = importlib.util.spec_from_file_location(f"grader_{name}", Path(__file__).with_name(f"{name}.py"))
@@ -117,6 +124,16 @@ def become(uid: int, home: Path) -> None:
     raise RuntimeError("the sandbox could still become root after dropping its privileges")
 
 
+def prepare_home(config: dict) -> Path:
+    """Become the sandbox's user (when started as root) and make the home's folders."""
+    home = Path(config["home"])
+    if config.get("uid") is not None:
+        become(config["uid"], home)
+    for sub in config["make_dirs"]:
+        (home / sub).mkdir(parents=True, exist_ok=True)
+    return home
+
+
 def confine(config: dict) -> list[str]:
     """Landlock and seccomp; returns what could not be applied."""
     problems = []
@@ -134,7 +151,6 @@ def confine(config: dict) -> list[str]:
 
 def main(argv: list[str]) -> int:
     config = json.loads(Path(argv[1]).read_text())
-    home = Path(config["home"])
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # interrupts are for the kernel, not for us
 
     def on_term(signum, frame):
@@ -142,10 +158,9 @@ def main(argv: list[str]) -> int:
         os._exit(0)
 
     signal.signal(signal.SIGTERM, on_term)
-    if config.get("uid") is not None:
-        become(config["uid"], home)
-    for sub in config["make_dirs"]:
-        (home / sub).mkdir(parents=True, exist_ok=True)
+    if config.get("hold"):
+        return hold(config)
+    home = prepare_home(config)
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     set_limits(config)
@@ -175,6 +190,19 @@ def main(argv: list[str]) -> int:
                 return 128 + os.WTERMSIG(status)
             return os.WEXITSTATUS(status)
         time.sleep(0.05)
+
+
+def hold(config: dict) -> int:
+    """Keep the sandbox's namespaces open for a kernel forked into them, until the grader ends
+    the sandbox. Nothing runs here: the kernel is not this process's child."""
+    if config.get("uid") is not None:
+        become(config["uid"], Path(config["home"]))
+    print(json.dumps({"launcher_pid": os.getpid()}), flush=True)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    os.dup2(devnull, 1)
+    os.dup2(devnull, 2)
+    while True:
+        signal.pause()
 
 
 if __name__ == "__main__":
