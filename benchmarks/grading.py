@@ -12,9 +12,12 @@ sandbox, calling the tasks, judging, writing). Issue 16's figure is a submission
 batch's wall time, reference run included, per submission) against a plain nbclient execution
 of the same notebooks (no sandbox, no grading, every cell run as the grader runs them: errors do
 not stop it), run just before and just after each batch so that both see the same load: at most
-0.5. It also times what the sandbox's start costs: a kernel started with every isolation layer
-against one started with Landlock and seccomp only. `--large N` also grades a class of N copies
-with --jobs 2. Timings are for the record only; no test depends on them.
+0.5. It is printed twice: in wall time, what an instructor waits, and in CPU time (the grader's
+process tree against the client's and its kernel's), what a busy machine pays whatever the load,
+since there the parallel starts no longer hide any cost. It also times a sandboxed kernel's
+start: forked from the fork server, started by the launcher, and started with Landlock and
+seccomp only. `--large N` also grades a class of N copies with --jobs 2. Timings are for the
+record only; no test depends on them.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -60,20 +64,28 @@ def make_class(folder: Path, size: int, kind: str = "copies") -> None:
         (folder / f"student_{i:03d}.ipynb").write_bytes(cycle[i % len(cycle)])
 
 
-def grade(folder: Path, out: Path, jobs: int) -> float:
-    began = time.perf_counter()
+def children_cpu() -> float:
+    """CPU seconds of every finished process this one waited for, and theirs in turn."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def grade(folder: Path, out: Path, jobs: int) -> tuple[float, float]:
+    """The batch's wall time, and the CPU time of the grader and all its sandboxes."""
+    began, cpu = time.perf_counter(), children_cpu()
     subprocess.run([sys.executable, "-m", "grader", "grade", SLUG, str(folder), "--out", str(out),
                     "--jobs", str(jobs), "--seed", "1"], check=True, capture_output=True, cwd=REPO)
-    return time.perf_counter() - began
+    return time.perf_counter() - began, children_cpu() - cpu
 
 
 STARTS = """
 import json, shutil, sys, time
 from grader import kernel
 seconds = []
+limits = kernel.Limits(fork_server=sys.argv[2] == "fork")
 for _ in range(int(sys.argv[1])):
     began = time.monotonic()
-    k = kernel.SandboxedKernel(kernel.Limits(), kernel.new_workdir(), time.monotonic() + 120)
+    k = kernel.SandboxedKernel(limits, kernel.new_workdir(), time.monotonic() + 120)
     try:
         k.start()
         seconds.append(time.monotonic() - began)
@@ -84,11 +96,12 @@ print(json.dumps(seconds))
 """
 
 
-def kernel_starts(count: int, env: dict | None = None) -> float:
-    """Median seconds to start a sandboxed kernel (until it answers), in a fresh process."""
-    run = subprocess.run([sys.executable, "-c", STARTS, str(count)], capture_output=True, text=True,
-                         cwd=REPO, check=True, env=env)
-    return statistics.median(json.loads(run.stdout))
+def kernel_starts(count: int, how: str, env: dict | None = None) -> float:
+    """Median seconds to start a sandboxed kernel (until it answers), in a fresh process; *how*
+    is "fork" (from the fork server, started before the first) or "launch"."""
+    run = subprocess.run([sys.executable, "-c", STARTS, str(count + (how == "fork")), how],
+                         capture_output=True, text=True, cwd=REPO, check=True, env=env)
+    return statistics.median(json.loads(run.stdout)[how == "fork":])  # not the one that started the server
 
 
 def plain_nbclient(source: bytes, runs: int) -> float:
@@ -112,20 +125,51 @@ def plain_nbclient(source: bytes, runs: int) -> float:
     return statistics.median(seconds)
 
 
-def report_batch(out: Path, seconds: float, plain: float, jobs: int) -> float:
-    """Print one batch's figures; returns its cost per submission against plain nbclient."""
+PLAIN_RUNS = """
+import sys
+from pathlib import Path
+import nbclient, nbformat
+from benchmarks.grading import plain_nbclient
+if int(sys.argv[2]):
+    plain_nbclient(Path(sys.argv[1]).read_bytes(), int(sys.argv[2]))
+"""
+
+
+def plain_cpu(kind: str, folder: Path, runs: int = 4) -> float:
+    """CPU seconds of one plain nbclient execution (the client's and its kernel's), measured as
+    the grader's batches are: a process and everything it waited for. The client's own imports,
+    paid once, are taken off, as a batch pays its own once for all its submissions."""
+    per_notebook = []
+    for i, source in enumerate(notebooks(kind)):
+        path = folder / f"plain-{kind}-{i}.ipynb"
+        path.write_bytes(source)
+        used = []
+        for count in (0, runs):
+            before = children_cpu()
+            subprocess.run([sys.executable, "-c", PLAIN_RUNS, str(path), str(count)], check=True,
+                           capture_output=True, cwd=REPO)
+            used.append(children_cpu() - before)
+        per_notebook.append((used[1] - used[0]) / runs)
+    return statistics.mean(per_notebook)
+
+
+def report_batch(out: Path, seconds: float, cpu: float, plain: tuple[float, float],
+                 jobs: int) -> tuple[float, float]:
+    """Print one batch's figures; returns its cost per submission against plain nbclient, in
+    wall time and in CPU time."""
     runs = [json.loads(p.read_text())["extra_data"]["seconds"] for p in sorted(out.glob("*/results.json"))]
     # Medians: on a shared machine one slow submission must not move the figures.
     median = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
     overhead = statistics.median(r["total"] - r["notebook"] for r in runs)
     rest = statistics.median(r["total"] - r["notebook"] - r["startup"] - r["tasks"] for r in runs)
-    ratio = seconds / len(runs) / plain
+    ratio, cpu_ratio = seconds / len(runs) / plain[0], cpu / len(runs) / plain[1]
     print(f"  --jobs {jobs}: {len(runs)} submissions in {seconds:.1f} s ({len(runs) / seconds * 60:.0f} per minute), "
-          f"{seconds / len(runs):.2f} s each: {ratio:.2f} of plain nbclient")
+          f"{seconds / len(runs):.2f} s each: {ratio:.2f} of plain nbclient; "
+          f"CPU {cpu / len(runs):.2f} s each: {cpu_ratio:.2f} of plain's")
     print(f"    per submission (medians) {median['total']:.2f} s: notebook execution {median['notebook']:.2f} s, "
           f"grader overhead {overhead:.2f} s (waiting for its kernel {median['startup']:.2f} s, "
           f"task calls {median['tasks']:.2f} s, the rest {rest:.2f} s)")
-    return ratio
+    return ratio, cpu_ratio
 
 
 def plain_per_submission(kind: str) -> float:
@@ -144,11 +188,12 @@ def main() -> None:
     print("sandbox layers: " + ("all available" if not missing else f"missing:\n{missing}"))
     print(f"load average at the start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     classes = ("minimal", "copies")
-    full = kernel_starts(5)
-    inner = kernel_starts(5, os.environ | {"GRADER_BWRAP": "/nonexistent"})
-    print(f"sandboxed kernel start: {full:.2f} s with every layer, {inner:.2f} s with Landlock and "
-          f"seccomp only (median of 5 each)")
-    ratios: dict[tuple[str, int], float] = {}
+    forked, launched = kernel_starts(5, "fork"), kernel_starts(5, "launch")
+    inner = kernel_starts(5, "launch", os.environ | {"GRADER_BWRAP": "/nonexistent"})
+    print(f"sandboxed kernel start (median of 5 each): {forked:.2f} s forked from the fork server, "
+          f"{launched:.2f} s started by the launcher, with every layer; {inner:.2f} s with Landlock "
+          "and seccomp only")
+    ratios: dict[tuple[str, int], tuple[float, float]] = {}
     batch: dict[tuple[str, int], float] = {}
     plain: dict[str, list[float]] = {kind: [] for kind in classes}
     with tempfile.TemporaryDirectory() as tmp:
@@ -156,8 +201,10 @@ def main() -> None:
         one = tmp / "one"
         one.mkdir()
         make_class(one, 1)
-        reference = grade(one, tmp / "out-one", 1)
+        reference, _ = grade(one, tmp / "out-one", 1)
         print(f"one submission, reference run included: {reference:.1f} s")
+        plain_cpus = {kind: plain_cpu(kind, tmp) for kind in classes}
+        print("plain nbclient's CPU per notebook: " + ", ".join(f"{kind} {cpu:.2f} s" for kind, cpu in plain_cpus.items()))
         for kind in classes:
             klass = tmp / kind
             klass.mkdir()
@@ -166,25 +213,28 @@ def main() -> None:
         for jobs in (1, 2):
             for kind in classes:  # side by side: both classes, and their plain runs, under the same load
                 out = tmp / f"out-{kind}-{jobs}"
-                seconds = batch[kind, jobs] = grade(tmp / kind, out, jobs)
+                seconds, cpu = grade(tmp / kind, out, jobs)
+                batch[kind, jobs] = seconds
                 plain[kind].append(plain_per_submission(kind))  # plain runs before and after each batch
                 around = statistics.median(plain[kind][-2:])
                 print(f"class {kind} (plain nbclient around this batch: {around:.2f} s per notebook):")
-                ratios[kind, jobs] = report_batch(out, seconds, around, jobs)
+                ratios[kind, jobs] = report_batch(out, seconds, cpu, (around, plain_cpus[kind]), jobs)
         if args.large:
             klass = tmp / "large"
             klass.mkdir()
             make_class(klass, args.large)
-            seconds = grade(klass, tmp / "out-large", 2)
+            seconds, cpu = grade(klass, tmp / "out-large", 2)
             print(f"a class of {args.large} copies with --jobs 2: {seconds:.1f} s ({seconds / 60:.1f} min, "
-                  f"{seconds / args.large:.2f} s per submission)")
+                  f"{seconds / args.large:.2f} s and {cpu / args.large:.2f} s of CPU per submission)")
     print("plain nbclient per notebook, all runs (median): "
           + ", ".join(f"{kind} {statistics.median(runs):.2f} s" for kind, runs in plain.items()))
     # Issue 16's target: a submission costs at most half a plain nbclient run of the notebook.
-    print("cost per submission against plain nbclient (the batch's wall time, reference run included, "
-          "against plain runs just before and after it; target <= 0.5):")
+    # Wall time is what an instructor waits; CPU time is what a busy machine pays, whatever the load.
+    print("cost per submission against plain nbclient (reference run included; plain runs just "
+          "before and after each batch; target <= 0.5), wall time / CPU time:")
     for kind in classes:
-        print(f"  {kind:<8} --jobs 1: {ratios[kind, 1]:.2f}   --jobs 2: {ratios[kind, 2]:.2f}   "
+        print(f"  {kind:<8} --jobs 1: {ratios[kind, 1][0]:.2f} / {ratios[kind, 1][1]:.2f}   "
+              f"--jobs 2: {ratios[kind, 2][0]:.2f} / {ratios[kind, 2][1]:.2f}   "
               f"--jobs 2 speed-up: {batch[kind, 1] / batch[kind, 2]:.2f}x")
     print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
