@@ -3,6 +3,7 @@ solution, cases, grader and environment, and read back exactly or not at all."""
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import shutil
 from pathlib import Path
@@ -44,6 +45,9 @@ def test_the_grader_code_and_the_environment_are_part_of_the_key():
     assert code == expected_cache._grader_code()
     environment = json.loads(expected_cache._environment())
     assert any(d.startswith("numpy==") for d in environment[-1])
+    # read from the headers alone, every distribution as importlib.metadata parses it whole
+    assert environment[-1] == sorted({f"{d.metadata['Name']}=={d.version}"
+                                      for d in importlib.metadata.distributions() if d.metadata["Name"]})
 
 
 VALUES = {"count_dense_params": [2410, 0], "learning_rate_from_run": [0.05, float("nan")],
