@@ -13,10 +13,12 @@ batch's wall time, reference run included, per submission) against a plain nbcli
 of the same notebooks (no sandbox, no grading, every cell run as the grader runs them: errors do
 not stop it), run just before and just after each batch so that both see the same load: at most
 0.5. It is printed twice: in wall time, what an instructor waits, and in CPU time (the grader's
-process tree against the client's and its kernel's), what a busy machine pays whatever the load,
-since there the parallel starts no longer hide any cost. It also times a sandboxed kernel's
-start: forked from the fork server, started by the launcher, and started with Landlock and
-seccomp only. `--large N` also grades a class of N copies with --jobs 2. Timings are for the
+process tree against the client's and its kernel's), what a busy machine pays whatever the
+load, since there the parallel starts no longer hide any cost. Each batch also prints the CPU of
+a submission beyond what a batch pays once (a batch of one cycle of the class, subtracted). It
+also times a sandboxed kernel's start: forked from the fork server, started by the launcher, and
+started with Landlock and seccomp only. `--large N` also grades a class of N copies with
+--jobs 2. Timings are for the
 record only; no test depends on them.
 """
 
@@ -205,6 +207,14 @@ def main() -> None:
         print(f"one submission, reference run included: {reference:.1f} s")
         plain_cpus = {kind: plain_cpu(kind, tmp) for kind in classes}
         print("plain nbclient's CPU per notebook: " + ", ".join(f"{kind} {cpu:.2f} s" for kind, cpu in plain_cpus.items()))
+        # A batch of one cycle of each class (one notebook, or the solved and the blank one): what
+        # a batch costs once (the grader's start, the fork server's imports, the reference run).
+        smallest = {}
+        for kind in classes:
+            klass = tmp / f"{kind}-small"
+            klass.mkdir()
+            make_class(klass, len(notebooks(kind)), kind)
+            smallest[kind] = (len(notebooks(kind)), grade(klass, tmp / f"out-{kind}-small", 1)[1])
         for kind in classes:
             klass = tmp / kind
             klass.mkdir()
@@ -219,6 +229,10 @@ def main() -> None:
                 around = statistics.median(plain[kind][-2:])
                 print(f"class {kind} (plain nbclient around this batch: {around:.2f} s per notebook):")
                 ratios[kind, jobs] = report_batch(out, seconds, cpu, (around, plain_cpus[kind]), jobs)
+                size, small_cpu = smallest[kind]
+                extra = (cpu - small_cpu) / (args.submissions - size)
+                print(f"    each submission beyond the batch's own costs ({small_cpu:.2f} s of CPU for {size}): "
+                      f"{extra:.2f} s of CPU, {extra / plain_cpus[kind]:.2f} of plain's")
         if args.large:
             klass = tmp / "large"
             klass.mkdir()
