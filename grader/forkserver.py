@@ -151,6 +151,17 @@ def shared(key: tuple, env: dict[str, str], hidden: tuple[str, ...]) -> ForkServ
         return server
 
 
+def give_up(key: tuple, why: str) -> None:
+    """No more forks for *key* in this process: a fork that failed where the sandbox itself was
+    set up (a kernel without the ioctls the server needs, a policy that forbids joining
+    namespaces) would fail for every submission, and kernels start from the launcher instead."""
+    with _registry:
+        _failed[key] = why
+        server = _servers.pop(key, None)
+    if server is not None:
+        server.close()
+
+
 @atexit.register
 def close_all() -> None:
     with _registry:

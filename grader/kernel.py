@@ -233,6 +233,10 @@ class SandboxedKernel:
             try:
                 kernel, self.problem = server.fork(launcher, procs, layout.inside_config)
             except forkserver.ForkFailed as exc:
+                # The sandbox is there and the server answered, yet the fork failed: it would fail
+                # for every submission (a server that died is started again instead).
+                if self.alive() and not isinstance(exc, forkserver.ServerGone):
+                    forkserver.give_up(self._fork_server_key(), str(exc))
                 raise KernelDied(f"the sandbox could not be set up: {exc}") from None
         self._watch_processes(kernel, launcher)
         if self.group is None:
@@ -255,12 +259,17 @@ class SandboxedKernel:
         except zmq.ZMQError:
             raise KernelDied("the kernel's sockets did not answer") from None
 
-    def _fork_server(self) -> forkserver.ForkServer | None:
-        """The process's fork server for this kind of sandbox, where it can be used."""
+    def _fork_server_key(self) -> tuple | None:
+        """Which of the process's fork servers serves this kind of sandbox; None: none may."""
         confinement = self.confinement
         if not self.limits.fork_server or confinement.bwrap is None:
             return None
-        key = (confinement.bwrap, confinement.privileged, self.limits.hidden_modules)
+        return (confinement.bwrap, confinement.privileged, self.limits.hidden_modules)
+
+    def _fork_server(self) -> forkserver.ForkServer | None:
+        key = self._fork_server_key()
+        if key is None:
+            return None
         with _SPAWNING:  # the server is the grader's child too: no sweep may take it for an orphan
             return forkserver.shared(key, sandbox_env(isolation.INSIDE_HOME), self.limits.hidden_modules)
 

@@ -178,3 +178,24 @@ def test_a_stopped_forked_kernel_leaves_no_process():
         time.sleep(0.05)
     assert not psutil.pid_exists(pid)
     assert server.alive() and not psutil.Process(server.process.pid).children()
+
+
+def test_after_a_fork_that_fails_in_a_working_sandbox_kernels_start_from_the_launcher(monkeypatch):
+    """A machine where joining the namespaces fails would fail every submission's fork: the
+    first failure sends the rest to the launcher, and the runner retries that one kernel."""
+    monkeypatch.setattr(forkserver, "_servers", {})
+    monkeypatch.setattr(forkserver, "_failed", {})
+
+    def refuses(self, *args):
+        raise forkserver.ForkFailed("setns(mnt): Operation not permitted")
+
+    monkeypatch.setattr(forkserver.ForkServer, "fork", refuses)
+    with pytest.raises(KernelDied, match="Operation not permitted"):
+        started()
+    assert list(forkserver._failed.values()) == ["setns(mnt): Operation not permitted"]
+    assert not forkserver._servers  # and its server is closed
+    kernel = started()
+    try:
+        assert kernel.execute("print(3)").stdout == "3\n"
+    finally:
+        kernel.stop()
