@@ -18,10 +18,12 @@ CALL_SECONDS = 5.0  # per call of a learner's function on one case
 
 def setup_cell(output_bytes: int) -> str:
     """The first cell of every grading kernel: cap the output of each cell, and keep the kernel
-    alive through exit() (keepkernel_on_exit: exit() in a cell ends nothing, instead of the kernel
-    0.1 s later, in the middle of whichever task's cases run then)."""
+    alive through exit() and quit(). Left alone, they end the kernel 0.1 s later, in the middle of
+    whichever cell or task's cases run then, so that a task scores zero or not depending on how
+    fast the kernel got there. ipykernel's exit() sets keepkernel_on_exit back to False before it
+    asks to exit, so the asking itself is what ends nothing here."""
     return (f"import grader.inkernel.harness\ngrader.inkernel.harness.cap_output({output_bytes})\n"
-            "get_ipython().keepkernel_on_exit = True\n")
+            "get_ipython().ask_exit = lambda: None\n")
 
 
 def call_cell(task: Task, cases: list[tuple], nonce: str, time_limit: float) -> str:

@@ -195,3 +195,21 @@ def test_abort_ends_the_cells_running_and_hands_out_no_more(workdirs):
     finally:
         pool.close()
     assert_all_gone(workdirs)
+
+
+def test_exit_and_quit_end_nothing_in_a_grading_kernel(workdirs):
+    """ipykernel ends the kernel 0.1 s after exit(), whatever keepkernel_on_exit said before: a
+    task running then would score zero or not depending on the machine's speed. The grader's
+    first cell makes both end nothing."""
+    from grader.runner import prepare_kernel
+
+    with KernelPool(LIMITS, prepare=prepare_kernel) as pool:
+        kernel = pool.take(time.monotonic() + 60)
+        try:
+            for call in ("exit()", "quit()", "exit(keep_kernel=False)"):
+                assert kernel.execute(call).status == CellStatus.OK
+                time.sleep(0.3)  # past ipykernel's 0.1 s
+                assert kernel.execute("print('alive')").stdout == "alive\n", call
+        finally:
+            pool.release(kernel)
+    assert_all_gone(workdirs)
