@@ -178,7 +178,32 @@ def _check_sandbox(args: argparse.Namespace) -> int:
         print(f"{'missing' if layer.missing else 'ok':<8} {layer.guarantee}")
         if layer.missing:
             print(f"         {layer.missing}")
+    print(_how_kernels_start(confinement))
     return 4 if confinement.missing else 0
+
+
+def _how_kernels_start(confinement) -> str:
+    """Whether kernels are forked from the fork server here (faster, same confinement), found by
+    starting one."""
+    import shutil
+
+    from . import forkserver
+    from .kernel import KernelDied, Limits, SandboxedKernel, new_workdir
+
+    if confinement.bwrap is None:
+        return "slower   kernels start from nothing: the fork server needs bubblewrap's namespaces"
+    kernel = SandboxedKernel(Limits(), new_workdir(), time.monotonic() + 60, confinement)
+    try:
+        kernel.start()
+    except KernelDied as exc:
+        return f"failed   a sandboxed kernel could not start: {exc}"
+    finally:
+        kernel.stop()
+        shutil.rmtree(kernel.workdir, ignore_errors=True)
+    if kernel.forked:
+        return "fast     kernels are forked from a server that imported ipykernel, numpy and scipy once"
+    why = "; ".join(forkserver.failures()) or "it is switched off"
+    return f"slower   kernels start from nothing: the fork server could not be used ({why})"
 
 
 def _grade(args: argparse.Namespace) -> int:

@@ -151,6 +151,12 @@ def shared(key: tuple, env: dict[str, str], hidden: tuple[str, ...]) -> ForkServ
         return server
 
 
+def failures() -> list[str]:
+    """Why this process's servers could not start or were given up, for the instructor."""
+    with _registry:
+        return list(_failed.values())
+
+
 def give_up(key: tuple, why: str) -> None:
     """No more forks for *key* in this process: a fork that failed where the sandbox itself was
     set up (a kernel without the ioctls the server needs, a policy that forbids joining

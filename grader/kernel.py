@@ -205,6 +205,7 @@ class SandboxedKernel:
         self.context: zmq.Context | None = None
         self.relay: Relay | None = None
         self.problem: str | None = None  # what the launcher could not apply inside
+        self.forked = False  # forked from the fork server, rather than started by the launcher
         self.group = None  # the sandbox's cgroup
         self.memory_exceeded = threading.Event()
         self._stop_watch = threading.Event()
@@ -238,6 +239,7 @@ class SandboxedKernel:
                 if self.alive() and not isinstance(exc, forkserver.ServerGone):
                     forkserver.give_up(self._fork_server_key(), str(exc))
                 raise KernelDied(f"the sandbox could not be set up: {exc}") from None
+            self.forked = True
         self._watch_processes(kernel, launcher)
         if self.group is None:
             self._watch = threading.Thread(target=self._watch_memory, daemon=True)

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import time
-from pathlib import Path
 
 import psutil
 import pytest
@@ -18,6 +19,7 @@ import pytest
 from grader import forkserver
 from grader.kernel import CellStatus, KernelDied, Limits, SandboxedKernel, new_workdir, sandbox_env
 from grader.sandbox import isolation
+from tests.helpers import REPO
 
 LIMITS = Limits(cell_seconds=20, total_seconds=60)
 INSIDE = """import json, os, random, socket, sys
@@ -199,3 +201,16 @@ def test_after_a_fork_that_fails_in_a_working_sandbox_kernels_start_from_the_lau
         assert kernel.execute("print(3)").stdout == "3\n"
     finally:
         kernel.stop()
+
+
+def test_check_sandbox_says_whether_kernels_are_forked():
+    """The instructor learns from check-sandbox whether this machine takes the fast path, found
+    by starting a kernel, and why not (here: without bubblewrap)."""
+    def last_line(env: dict[str, str]) -> str:
+        run = subprocess.run([sys.executable, "-m", "grader", "check-sandbox"], capture_output=True,
+                             text=True, cwd=REPO, env=env, timeout=120)
+        return run.stdout.strip().splitlines()[-1]
+
+    assert last_line(dict(os.environ)).startswith("fast     kernels are forked")
+    assert last_line(os.environ | {"GRADER_BWRAP": "/nonexistent"}) == (
+        "slower   kernels start from nothing: the fork server needs bubblewrap's namespaces")
