@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -47,9 +48,15 @@ def started(limits: Limits = LIMITS) -> SandboxedKernel:
     try:
         kernel.start()
     except BaseException:
-        kernel.stop()
+        finish(kernel)
         raise
     return kernel
+
+
+def finish(kernel: SandboxedKernel) -> None:
+    """Stop a kernel and remove its folder, as the pool does."""
+    kernel.stop()
+    shutil.rmtree(kernel.workdir, ignore_errors=True)
 
 
 def look_inside(kernel: SandboxedKernel) -> dict:
@@ -76,8 +83,8 @@ def test_a_forked_kernel_is_as_confined_as_a_started_one():
         assert forked_from(server_for(), forked) and not forked_from(server_for(), launched)
         seen, expected = look_inside(forked), look_inside(launched)
     finally:
-        forked.stop()
-        launched.stop()
+        finish(forked)
+        finish(launched)
     # none in any set (the launcher's kernel may inherit bubblewrap's bounding set; this one has none)
     assert seen["caps"] == ["0000000000000000"] * 5
     assert seen["no_new_privs"] == "1" and seen["seccomp"] == "2"  # seccomp filter mode
@@ -97,7 +104,7 @@ def test_a_forked_kernel_joins_its_sandboxs_cgroup():
         procs = {int(pid) for path in kernel.group.procs_files for pid in path.read_text().split()}
         assert kernel.kernel_pid in procs
     finally:
-        kernel.stop()
+        finish(kernel)
 
 
 def test_each_forked_kernel_draws_its_own_random_numbers():
@@ -105,8 +112,8 @@ def test_each_forked_kernel_draws_its_own_random_numbers():
     try:
         assert look_inside(first)["random"] != look_inside(second)["random"]
     finally:
-        first.stop()
-        second.stop()
+        finish(first)
+        finish(second)
 
 
 def test_the_server_never_loads_a_package_the_exercise_hides():
@@ -118,7 +125,7 @@ def test_the_server_never_loads_a_package_the_exercise_hides():
         result = kernel.execute("import scipy.special")
         assert result.status == CellStatus.ERROR and "is not available" in result.error, result
     finally:
-        kernel.stop()
+        finish(kernel)
 
 
 def test_the_server_refuses_to_fork_into_its_own_namespaces():
@@ -150,7 +157,7 @@ def test_a_server_that_died_is_replaced():
         assert forked_from(server_for(), kernel)
         assert kernel.execute("print(1)").stdout == "1\n"
     finally:
-        kernel.stop()
+        finish(kernel)
 
 
 def test_where_the_server_cannot_start_kernels_start_from_the_launcher(monkeypatch, tmp_path):
@@ -163,14 +170,14 @@ def test_where_the_server_cannot_start_kernels_start_from_the_launcher(monkeypat
         assert kernel.execute("print(2)").stdout == "2\n"
         assert look_inside(kernel)["pids"] == [1, 2, 3]  # bubblewrap's init, the launcher, its kernel
     finally:
-        kernel.stop()
+        finish(kernel)
 
 
 def test_a_stopped_forked_kernel_leaves_no_process():
     server = server_for()
     kernel = started()
     pid = kernel.kernel_pid
-    kernel.stop()
+    finish(kernel)
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline and psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
         time.sleep(0.01)
@@ -200,7 +207,7 @@ def test_after_a_fork_that_fails_in_a_working_sandbox_kernels_start_from_the_lau
     try:
         assert kernel.execute("print(3)").stdout == "3\n"
     finally:
-        kernel.stop()
+        finish(kernel)
 
 
 def test_check_sandbox_says_whether_kernels_are_forked():
