@@ -59,6 +59,9 @@ STDERR_KEPT = 4096  # bytes of a failing sandbox's error output that the grader 
 SEND_MS = 10_000  # a request the kernel's connection does not take in this time fails
 # A sandbox's home (a tmpfs) and /dev/shm count against its memory limit; cap each anyway.
 HOME_SHARE = 2
+# A cell that ran out of time while its sandbox held this share of its memory limit (anonymous
+# memory and shmem) is treated as out of memory.
+MEMORY_FULL = 0.9
 
 
 @dataclass
@@ -496,6 +499,11 @@ class SandboxedKernel:
                 self._kill_tree()
                 return
 
+    def _memory_full(self) -> bool:
+        """The sandbox holds nearly all its memory in what no reclaim can free."""
+        limit = self.limits.memory_mb * 2**20
+        return self.group is not None and self.group.held_bytes() >= MEMORY_FULL * limit
+
     def _out_of_memory(self) -> bool:
         if self.group is not None and self.group.oom_kills() > 0:
             self.memory_exceeded.set()
@@ -587,6 +595,12 @@ class SandboxedKernel:
             status = status if stopped in (CellStatus.OK, CellStatus.ERROR, CellStatus.FLOOD) else stopped
         if status in (CellStatus.OK, CellStatus.ERROR) and not self.alive():
             status = CellStatus.DIED  # for example, the code killed its sandbox launcher
+        if status == CellStatus.TIMEOUT and self._memory_full():
+            # Interrupted at its memory limit (reclaiming near it can outlast the time limit):
+            # what it holds would sink the cells and task calls after it, so it is skipped on a
+            # fresh kernel, as if the OOM killer had been faster.
+            self._kill_tree()
+            status = CellStatus.MEMORY
         if self._out_of_memory():
             status = CellStatus.MEMORY
         if status == CellStatus.TIMEOUT and self.remaining_seconds() <= 0:

@@ -213,3 +213,27 @@ def test_exit_and_quit_end_nothing_in_a_grading_kernel(workdirs):
         finally:
             pool.release(kernel)
     assert_all_gone(workdirs)
+
+
+@pytest.mark.parametrize("held_mb, expected", [(192, CellStatus.TIMEOUT), (448, CellStatus.MEMORY)])
+def test_a_cell_that_runs_out_of_time_at_its_memory_limit_is_out_of_memory(workdirs, held_mb, expected):
+    """Near its memory limit a sandbox may reclaim for longer than the cell's time limit before
+    its OOM killer acts. A cell interrupted then still holds its memory (here in memfd files,
+    which nothing reclaims), and the next cell or task call would die of it: the cell is out of
+    memory (skipped on a fresh kernel), not merely slow. One that holds far less is only slow."""
+    limits = Limits(cell_seconds=2, total_seconds=60, memory_mb=512)
+    with KernelPool(limits, prepare=mark) as pool:
+        kernel = pool.take(time.monotonic() + 60)
+        try:
+            if kernel.group is None:
+                pytest.skip("no cgroup on this machine")
+            result = kernel.execute("import os, time\nchunk = b'x' * 2**23\n"
+                                    f"held = [os.memfd_create('x') for _ in range({held_mb} // 32)]\n"
+                                    "for fd in held:\n    for _ in range(4):\n        os.write(fd, chunk)\n"
+                                    "time.sleep(30)\n")
+            assert result.status == expected, result
+            assert kernel.group.oom_kills() == 0  # stopped by the grader, not by the OOM killer
+            assert kernel.alive() == (expected == CellStatus.TIMEOUT)
+        finally:
+            pool.release(kernel)
+    assert_all_gone(workdirs)

@@ -118,6 +118,21 @@ class Group:
                 return int(value) - self.oom_baseline
         return 0
 
+    def held_bytes(self) -> int:
+        """Memory of the group that only ending its processes frees: anonymous memory and shmem
+        (memfd files, /dev/shm, the tmpfs home). Page cache, which the group reclaims at its
+        limit, is not counted."""
+        if self.version == 2:
+            text, keys = _read(self.dirs[""] / "memory.stat"), ("anon", "shmem")
+        else:
+            text, keys = _read(self.dirs["memory"] / "memory.stat"), ("total_rss", "total_shmem")
+        total = 0
+        for line in text.splitlines():
+            key, _, value = line.partition(" ")
+            if key in keys and value.strip().isdigit():
+                total += int(value)
+        return total
+
     def kill(self, timeout: float = 5.0) -> bool:
         """SIGKILL every process of the group until it is empty; True once it is."""
         if self.version == 2 and (self.dirs[""] / "cgroup.kill").exists():
