@@ -5,8 +5,8 @@ every case (grader.reference; kept across batches by grader.expected_cache). Eac
 in its own fresh kernel (grader.runner, kernels started ahead of need by grader.kernel_pool),
 beside the reference run; its answers come back as tagged JSON and are scored here
 (grader.scoring) once the expected values are there, where nothing the submission did can reach.
-No worker waits for the reference run: a submission that has run is judged at the batch's end.
-The results are grader.results' model, which the reporters read.
+No worker waits for the reference run: a submission that has run is judged as soon as its
+values are there. The results are grader.results' model, which the reporters read.
 """
 
 from __future__ import annotations

@@ -149,6 +149,15 @@ def confine(config: dict) -> list[str]:
     return problems
 
 
+def tell_grader(message: dict) -> None:
+    """The one line the grader reads. Nothing more goes to it this way: the pipes are closed, so
+    that a submission cannot write into them."""
+    print(json.dumps(message), flush=True)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    os.dup2(devnull, 1)
+    os.dup2(devnull, 2)
+
+
 def main(argv: list[str]) -> int:
     config = json.loads(Path(argv[1]).read_text())
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # interrupts are for the kernel, not for us
@@ -173,12 +182,8 @@ def main(argv: list[str]) -> int:
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         restore_signals=True,
     )
-    print(json.dumps({"kernel_pid": kernel.pid, "launcher_pid": os.getpid(),
-                      "confinement": "; ".join(problems) or None}), flush=True)
-    # Nothing more goes to the grader this way: a submission cannot write into these pipes.
-    devnull = os.open(os.devnull, os.O_RDWR)
-    os.dup2(devnull, 1)
-    os.dup2(devnull, 2)
+    tell_grader({"kernel_pid": kernel.pid, "launcher_pid": os.getpid(),
+                 "confinement": "; ".join(problems) or None})
     # Popen's child started with our ignored SIGINT, which ipykernel replaces with its own
     # handler when it starts, so interrupts still work.
     while True:
@@ -197,10 +202,7 @@ def hold(config: dict) -> int:
     the sandbox. Nothing runs here: the kernel is not this process's child."""
     if config.get("uid") is not None:
         become(config["uid"], Path(config["home"]))
-    print(json.dumps({"launcher_pid": os.getpid()}), flush=True)
-    devnull = os.open(os.devnull, os.O_RDWR)
-    os.dup2(devnull, 1)
-    os.dup2(devnull, 2)
+    tell_grader({"launcher_pid": os.getpid()})
     while True:
         signal.pause()
 
