@@ -18,8 +18,7 @@ load, since there the parallel starts no longer hide any cost. Each batch also p
 a submission beyond what a batch pays once (a batch of one cycle of the class, subtracted). It
 also times a sandboxed kernel's start: forked from the fork server, started by the launcher, and
 started with Landlock and seccomp only. `--large N` also grades a class of N copies with
---jobs 2. Timings are for the
-record only; no test depends on them.
+--jobs 2. Timings are for the record only; no test depends on them.
 """
 
 from __future__ import annotations
@@ -130,7 +129,7 @@ def plain_nbclient(source: bytes, runs: int) -> float:
 PLAIN_RUNS = """
 import sys
 from pathlib import Path
-import nbclient, nbformat
+import nbclient, nbformat  # imported in the run without notebooks too, so that it is taken off
 from benchmarks.grading import plain_nbclient
 if int(sys.argv[2]):
     plain_nbclient(Path(sys.argv[1]).read_bytes(), int(sys.argv[2]))

@@ -185,21 +185,18 @@ def _check_sandbox(args: argparse.Namespace) -> int:
 def _how_kernels_start(confinement) -> str:
     """Whether kernels are forked from the fork server here (faster, same confinement), found by
     starting one."""
-    import shutil
-
     from . import forkserver
-    from .kernel import KernelDied, Limits, SandboxedKernel, new_workdir
+    from .kernel import KernelDied
+    from .kernel_pool import KernelPool
 
     if confinement.bwrap is None:
         return "slower   kernels start from nothing: the fork server needs bubblewrap's namespaces"
-    kernel = SandboxedKernel(Limits(), new_workdir(), time.monotonic() + 60, confinement)
-    try:
-        kernel.start()
-    except KernelDied as exc:
-        return f"failed   a sandboxed kernel could not start: {exc}"
-    finally:
-        kernel.stop()
-        shutil.rmtree(kernel.workdir, ignore_errors=True)
+    with KernelPool(Limits(), confinement) as pool:
+        try:
+            kernel = pool.take(time.monotonic() + 60)
+        except KernelDied as exc:
+            return f"failed   a sandboxed kernel could not start: {exc}"
+        pool.release(kernel)
     if kernel.forked:
         return "fast     kernels are forked from a server that imported ipykernel, numpy and scipy once"
     why = "; ".join(forkserver.failures()) or "it is switched off"

@@ -25,14 +25,16 @@ import sys
 import tempfile
 import threading
 import time
-from pathlib import Path
+
+from .sandbox import zygote
+from .sandbox.zygote import start_time
 
 # What every grading kernel imports: ipykernel and what its start imports (IPython's debugger,
 # its completer and the store magic), numpy for the grader's prelude and the harness, and
 # scipy.special for most exercises' tasks. Nothing an exercise can hide is loaded.
 PRELOAD = ("ipykernel.kernelapp", "ipykernel.ipkernel", "IPython.core.debugger", "IPython.core.completerlib",
            "IPython.extensions.storemagic", "tornado.queues", "numpy", "scipy.special", "grader.inkernel.harness")
-ZYGOTE = str(Path(__file__).parent / "sandbox" / "zygote.py")
+ZYGOTE = zygote.__file__
 READY_SECONDS = 60.0  # the server's own imports, once per batch
 REPLY_SECONDS = 45.0  # a fork and its confinement; the server itself gives up after 30 s
 
@@ -121,12 +123,6 @@ class ForkServer:
                 pipe.close()
             except OSError:
                 pass
-
-
-def start_time(pid: int) -> int:
-    """A process's start time (field 22 of /proc/PID/stat): with its pid, it names one process."""
-    with open(f"/proc/{pid}/stat") as handle:
-        return int(handle.read().rsplit(")", 1)[1].split()[19])
 
 
 _servers: dict[tuple, ForkServer] = {}

@@ -175,6 +175,23 @@ def sandbox_env(home: str) -> dict[str, str]:
     }
 
 
+def fork_server_key(limits: Limits, confinement: isolation.Confinement) -> tuple | None:
+    """Which of the process's fork servers serves this kind of sandbox; None: none may."""
+    if not limits.fork_server or confinement.bwrap is None:
+        return None
+    return (confinement.bwrap, confinement.privileged, limits.hidden_modules)
+
+
+def fork_server(limits: Limits, confinement: isolation.Confinement) -> forkserver.ForkServer | None:
+    """The process's fork server for kernels with these limits, started on first use; None
+    where kernels start from the launcher."""
+    key = fork_server_key(limits, confinement)
+    if key is None:
+        return None
+    with _SPAWNING:  # the server is the grader's child too: no sweep may take it for an orphan
+        return forkserver.shared(key, sandbox_env(isolation.INSIDE_HOME), limits.hidden_modules)
+
+
 # Run by /bin/sh before bwrap: join the sandbox's cgroup, so that every process of the sandbox is
 # in it from its first instruction on. Arguments: N, N cgroup.procs files, then the command.
 JOIN_CGROUP = 'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 125; shift; n=$((n-1)); done; exec "$@"'
@@ -216,7 +233,7 @@ class SandboxedKernel:
 
     # ---- life cycle -------------------------------------------------------------------------
     def start(self) -> None:
-        server = self._fork_server()
+        server = fork_server(self.limits, self.confinement)
         layout = self._prepare(hold=server is not None)
         command = self._command(layout)
         with _SPAWNING:
@@ -240,7 +257,7 @@ class SandboxedKernel:
                 # The sandbox is there and the server answered, yet the fork failed: it would fail
                 # for every submission (a server that died is started again instead).
                 if self.alive() and not isinstance(exc, forkserver.ServerGone):
-                    forkserver.give_up(self._fork_server_key(), str(exc))
+                    forkserver.give_up(fork_server_key(self.limits, self.confinement), str(exc))
                 raise KernelDied(f"the sandbox could not be set up: {exc}") from None
             self.forked = True
         self._watch_processes(kernel, launcher)
@@ -263,20 +280,6 @@ class SandboxedKernel:
             self._wait_until_ready(time.monotonic() + self.limits.startup_seconds)
         except zmq.ZMQError:
             raise KernelDied("the kernel's sockets did not answer") from None
-
-    def _fork_server_key(self) -> tuple | None:
-        """Which of the process's fork servers serves this kind of sandbox; None: none may."""
-        confinement = self.confinement
-        if not self.limits.fork_server or confinement.bwrap is None:
-            return None
-        return (confinement.bwrap, confinement.privileged, self.limits.hidden_modules)
-
-    def _fork_server(self) -> forkserver.ForkServer | None:
-        key = self._fork_server_key()
-        if key is None:
-            return None
-        with _SPAWNING:  # the server is the grader's child too: no sweep may take it for an orphan
-            return forkserver.shared(key, sandbox_env(isolation.INSIDE_HOME), self.limits.hidden_modules)
 
     def _prepare(self, hold: bool = False) -> _Layout:
         """The sandbox's folders, its connection files and the launcher's configuration

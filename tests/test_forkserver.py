@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -18,7 +17,8 @@ import psutil
 import pytest
 
 from grader import forkserver
-from grader.kernel import CellStatus, KernelDied, Limits, SandboxedKernel, new_workdir, sandbox_env
+from grader.kernel import CellStatus, KernelDied, Limits, SandboxedKernel, fork_server, new_workdir
+from grader.kernel_pool import _dispose as finish  # stop, and remove the kernel's folder
 from grader.sandbox import isolation
 from tests.helpers import REPO
 
@@ -53,12 +53,6 @@ def started(limits: Limits = LIMITS) -> SandboxedKernel:
     return kernel
 
 
-def finish(kernel: SandboxedKernel) -> None:
-    """Stop a kernel and remove its folder, as the pool does."""
-    kernel.stop()
-    shutil.rmtree(kernel.workdir, ignore_errors=True)
-
-
 def look_inside(kernel: SandboxedKernel) -> dict:
     result = kernel.execute(INSIDE)
     assert result.status == CellStatus.OK, result
@@ -66,10 +60,8 @@ def look_inside(kernel: SandboxedKernel) -> dict:
 
 
 def server_for(limits: Limits = LIMITS) -> forkserver.ForkServer:
-    confinement = isolation.probe()
-    key = (confinement.bwrap, confinement.privileged, limits.hidden_modules)
-    server = forkserver.shared(key, sandbox_env(isolation.INSIDE_HOME), limits.hidden_modules)
-    assert server is not None, forkserver._failed
+    server = fork_server(limits, isolation.probe())
+    assert server is not None, forkserver.failures()
     return server
 
 

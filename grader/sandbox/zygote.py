@@ -189,8 +189,9 @@ def fork_kernel(request: dict, launcher) -> dict:
 
 # ---- the child: into the sandbox ---------------------------------------------------------------
 
-def _start_time(pid: int) -> int:
-    """A process's start time (field 22 of /proc/PID/stat): with the pid, it names one process."""
+def start_time(pid: int) -> int:
+    """A process's start time (field 22 of /proc/PID/stat): with the pid, it names one process.
+    The grader reads it too (grader.forkserver), when it names the holding process."""
     with open(f"/proc/{pid}/stat") as handle:
         return int(handle.read().rsplit(")", 1)[1].split()[19])
 
@@ -210,7 +211,7 @@ def enter_sandbox(request: dict, report: int, launcher) -> None:
     fds = {name: os.open(f"/proc/{holder}/ns/{name}", os.O_RDONLY) for name in CLONE_FLAGS}
     # The namespaces just opened are the sandbox's only if the process is still the one the
     # grader found (a pid is reused once its process is gone).
-    if _start_time(holder) != int(request["holder_start"]):
+    if start_time(holder) != int(request["holder_start"]):
         raise RuntimeError("the sandbox's holding process is gone")
     own = {name: os.stat(f"/proc/self/ns/{name}").st_ino for name in CLONE_FLAGS}
     theirs = {name: os.fstat(fd).st_ino for name, fd in fds.items()}
